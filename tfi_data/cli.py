@@ -1,0 +1,91 @@
+"""The ``tfi-data`` command: run and list the pipelines of a dataloaders directory or file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from tfi_data.details import DetailsError
+from tfi_data.discovery import DataloaderError, discover
+
+_COLUMNS = ("pipeline", "table", "inserted", "updated", "deleted", "unchanged", "rows_in_table")
+
+
+def _select(path: str, name: str | None):
+    pipelines = discover(path)
+    if name is None:
+        return pipelines
+    chosen = [d for d in pipelines if d.name == name]
+    if not chosen:
+        raise DataloaderError(f"no pipeline {name!r} under {path}; found {[d.name for d in pipelines]}")
+    return chosen
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for d in _select(args.path, None):
+        sources = ", ".join(f"{s.name} ({s.kind})" for s in d.sources)
+        exports = ", ".join(f"{e.qualified_name} ({e.mode})" for e in d.exports)
+        print(f"{d.name}\n  sources: {sources}\n  exports: {exports}\n  schedule: {d.schedule or '-'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tfi_data.pipeline import Pipeline  # dagster is slow to import: only when running
+
+    rows, failed = [], []
+    for details in _select(args.path, args.pipeline):
+        result = Pipeline(details, database_url=args.database, cache_dir=args.cache_dir).ingest(verbose=args.verbose)
+        rows.extend(result.rows())
+        if not result.success:
+            failed.append(result)
+            print(f"tfi-data: pipeline {result.pipeline!r} failed: {result.error}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_table(rows))
+    return 1 if failed else 0
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "(no exports ran)"
+    cells = [list(_COLUMNS)] + [[str(r[c]) for c in _COLUMNS] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tfi-data", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run pipelines in-process and print what each export changed")
+    run.add_argument("path", help="a dataloaders directory or one dataloader module")
+    run.add_argument("--pipeline", help="run only this pipeline")
+    run.add_argument("--database", help="SQLAlchemy URL (default: $TFI_DATABASE_URL or sqlite:///tfi_data.sqlite)")
+    run.add_argument("--cache-dir", help="where op outputs are cached (default: $TFI_CACHE_DIR or .tfi_cache)")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--verbose", action="store_true", help="show Dagster's event log")
+    run.set_defaults(func=cmd_run)
+    lst = sub.add_parser("list", help="list the pipelines under a path")
+    lst.add_argument("path")
+    lst.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataloaderError, DetailsError) as exc:
+        print(f"tfi-data: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

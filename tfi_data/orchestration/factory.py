@@ -1,0 +1,158 @@
+"""Factory: one PipelineDetails -> one Dagster job.
+
+    pre_ingest -> load_<source> (one op per source) -> validate -> transform
+               -> export_<table> (one op per export) -> post_ingest
+
+``pre_ingest``/``post_ingest`` exist when the details declare them, ``validate`` when they
+declare rules, ``transform`` when they declare a transformer. Deterministic: same details, same
+job snapshot, in every process.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from tfi_data.details import Export, PipelineDetails, Source
+from tfi_data.loader import GeneralLoader
+from tfi_data.transformer import export_key, transform
+from tfi_data.validation import Validator
+
+
+def table_asset_key(export: Export) -> dg.AssetKey:
+    return dg.AssetKey(["tables", *([export.schema] if export.schema else []), export.table])
+
+
+def source_asset_key(details: PipelineDetails, source: Source) -> dg.AssetKey:
+    return dg.AssetKey(["sources", details.name, source.name])
+
+
+def _op(name: str, fn: Any, ins: Mapping[str, dg.In], outs: Mapping[str, dg.Out], **kw: Any) -> dg.OpDefinition:
+    """An op calling ``fn(context, **inputs)``. A generator yields its own events; otherwise the
+    return value becomes the single output (none for a Nothing output)."""
+    single = next(iter(outs)) if len(outs) == 1 else None
+
+    def compute(context, inputs: Mapping[str, Any]) -> Iterator[Any]:
+        result = fn(context, **inputs)
+        if inspect.isgenerator(result):
+            yield from result
+        elif single is not None:
+            yield dg.Output(None if outs[single].dagster_type.is_nothing else result, single)
+
+    return dg.OpDefinition(compute_fn=compute, name=name, ins=dict(ins), outs=dict(outs), **kw)
+
+
+def build_job(details: PipelineDetails) -> dg.JobDefinition:
+    nodes: list[dg.OpDefinition] = []
+    deps: dict[str, dict[str, dg.DependencyDefinition]] = {}
+    names = [s.name for s in details.sources]
+    keys = {export_key(e): e for e in details.exports}
+    if len(keys) != len(details.exports):
+        raise ValueError(f"pipeline {details.name!r}: two exports map to the same op name")
+
+    if details.pre_ingest is not None:
+
+        def pre_ingest(context):
+            details.pre_ingest()
+
+        nodes.append(_op("pre_ingest", pre_ingest, {}, {"done": dg.Out(dg.Nothing)}))
+
+    for source in details.sources:
+        nodes.append(_load_op(details, source))
+        if details.pre_ingest is not None:
+            deps[f"load_{source.name}"] = {"after": dg.DependencyDefinition("pre_ingest", "done")}
+
+    # Where each frame comes from after each optional step.
+    upstream = {n: (f"load_{n}", "result") for n in names}
+    if details.rules is not None:
+
+        def validate(context, **frames):
+            validator = Validator.from_rules(details.rules, names, resolve=details.resolve)
+            for name, frame in validator.validate(frames).items():
+                yield dg.Output(frame, name)
+
+        nodes.append(_op("validate", validate, {n: dg.In() for n in names}, {n: dg.Out() for n in names}))
+        deps["validate"] = {n: dg.DependencyDefinition(*upstream[n]) for n in names}
+        upstream = {n: ("validate", n) for n in names}
+
+    if details.transformer is not None:
+
+        def transform_op(context, **frames):
+            for key, frame in transform(details, frames).items():
+                yield dg.Output(frame, key)
+
+        nodes.append(_op("transform", transform_op, {n: dg.In() for n in names}, {k: dg.Out() for k in keys}))
+        deps["transform"] = {n: dg.DependencyDefinition(*upstream[n]) for n in names}
+        frame_of = {k: ("transform", k) for k in keys}
+    else:
+        frame_of = {k: upstream[names[0]] for k in keys}
+
+    for key, export in keys.items():
+        nodes.append(_export_op(key, export))
+        deps[f"export_{key}"] = {"frame": dg.DependencyDefinition(*frame_of[key])}
+
+    if details.post_ingest is not None:
+
+        def post_ingest(context, **results):
+            details.post_ingest({keys[k].qualified_name: r for k, r in results.items()})
+
+        nodes.append(_op("post_ingest", post_ingest, {k: dg.In() for k in keys}, {"done": dg.Out(dg.Nothing)}))
+        deps["post_ingest"] = {k: dg.DependencyDefinition(f"export_{k}", "result") for k in keys}
+
+    graph = dg.GraphDefinition(name=details.name, node_defs=nodes, dependencies=deps, description=details.description)
+    return graph.to_job(tags={"tfi_data/pipeline": details.name})
+
+
+def _load_op(details: PipelineDetails, source: Source) -> dg.OpDefinition:
+    def load(context, **_after):
+        frame = GeneralLoader(details.base_dir).load(source)
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=source_asset_key(details, source),
+                metadata={"rows": len(frame), "columns": len(frame.columns), "kind": source.kind},
+            )
+        )
+        return frame
+
+    ins = {"after": dg.In(dg.Nothing)} if details.pre_ingest is not None else {}
+    return _op(
+        f"load_{source.name}",
+        load,
+        ins,
+        {"result": dg.Out(pd.DataFrame)},
+        description=f"Read {source.kind} source {source.name!r}",
+    )
+
+
+def _export_op(key: str, export: Export) -> dg.OpDefinition:
+    def export_fn(context, frame):
+        result = context.resources.database.exporter().export(frame, export)
+        yield dg.AssetMaterialization(
+            asset_key=table_asset_key(export),
+            metadata={
+                "dagster/row_count": result.rows_in_table,
+                "inserted": result.inserted,
+                "updated": result.updated,
+                "deleted": result.deleted,
+                "unchanged": result.unchanged,
+                "mode": export.mode,
+                "duration_s": dg.MetadataValue.float(result.duration_s),
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[dg.TableColumn(str(c), str(t)) for c, t in frame.dtypes.items()]
+                ),
+            },
+        )
+        yield dg.Output(result.to_dict())
+
+    return _op(
+        f"export_{key}",
+        export_fn,
+        {"frame": dg.In(pd.DataFrame)},
+        {"result": dg.Out(dict)},
+        required_resource_keys={"database"},
+        description=f"{export.mode} into {export.qualified_name}",
+    )
