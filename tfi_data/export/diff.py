@@ -34,7 +34,10 @@ def canonical(series: pd.Series, family: str) -> pd.Series:
     elif family in ("timestamp", "date"):
         s = _to_datetime(s)
     elif family == "int":
-        s = pd.to_numeric(s).astype("Int64")
+        try:  # exact for 64-bit ints (a float detour would round above 2**53)
+            s = s.astype("Int64")
+        except (TypeError, ValueError):  # non-integral values stored in a float column
+            s = pd.to_numeric(s).astype("Float64")
     elif family == "float":
         s = pd.to_numeric(s).astype("Float64")
     elif family == "bool":

@@ -175,9 +175,15 @@ class Exporter:
         self, conn: sa.Connection, tbl: sa.Table, df: pd.DataFrame, export: Export, fams: dict[str, str]
     ) -> Changes:
         wanted = list(export.keys) if export.mode == "insert_new" else list(df.columns)
-        cols = [tbl.c[c] for c in wanted if c in tbl.c]
+        # MySQL reflects DOUBLE as asdecimal=True (10 digits): read floats back as floats.
+        cols = [
+            sa.type_coerce(tbl.c[c], sa.Double()).label(c) if isinstance(tbl.c[c].type, sa.Float) else tbl.c[c]
+            for c in wanted
+            if c in tbl.c
+        ]
         rows = conn.execute(sa.select(*cols)).all()
-        old = pd.DataFrame.from_records(rows, columns=[c.name for c in cols])
+        # Object columns keep the driver's exact values (no float detour for ints with NULLs).
+        old = pd.DataFrame({c.name: pd.Series([r[i] for r in rows], dtype=object) for i, c in enumerate(cols)})
         new = df[list(export.keys)] if export.mode == "insert_new" else df
         changes = diff(old, new, export.keys, fams, deletes=export.mode == "sync")
         if export.mode == "insert_new":

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from pandas.api import types as ptypes
+from sqlalchemy.dialects import mysql
 
 
 class SchemaError(ValueError):
@@ -92,9 +93,11 @@ def sql_type(family: str, *, key: bool) -> sa.types.TypeEngine:
         "bool": sa.Boolean(),
         "int": sa.BigInteger(),
         "float": sa.Double(),
-        "decimal": sa.Numeric(),
-        "timestamp": sa.DateTime(),
-        "timestamptz": sa.DateTime(timezone=True),
+        # Unbounded NUMERIC where the database has it; MySQL's default DECIMAL(10,0) would round.
+        "decimal": sa.Numeric().with_variant(mysql.DECIMAL(65, 30), "mysql", "mariadb"),
+        # MySQL/MariaDB DATETIME drops fractions of a second unless given a precision.
+        "timestamp": sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"),
+        "timestamptz": sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"),
         "date": sa.Date(),
         "interval": sa.Interval(),
         "bytes": sa.LargeBinary(),
@@ -135,7 +138,9 @@ def create_table(
     conn: sa.Connection, table: str, schema: str | None, fams: dict[str, str], keys: Sequence[str]
 ) -> sa.Table:
     columns = [
-        sa.Column(name, sql_type(fam, key=name in keys), nullable=name not in keys) for name, fam in fams.items()
+        # autoincrement=False: a key holds the data's values, never a SERIAL/AUTO_INCREMENT default.
+        sa.Column(name, sql_type(fam, key=name in keys), nullable=name not in keys, autoincrement=False)
+        for name, fam in fams.items()
     ]
     if keys:
         columns.append(sa.PrimaryKeyConstraint(*keys))

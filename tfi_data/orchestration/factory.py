@@ -31,7 +31,9 @@ def source_asset_key(details: PipelineDetails, source: Source) -> dg.AssetKey:
     return dg.AssetKey(["sources", details.name, source.name])
 
 
-def _op(name: str, fn: Any, ins: Mapping[str, dg.In], outs: Mapping[str, dg.Out], **kw: Any) -> dg.OpDefinition:
+def _op(
+    details: PipelineDetails, node: str, fn: Any, ins: Mapping[str, dg.In], outs: Mapping[str, dg.Out], **kw: Any
+) -> dg.OpDefinition:
     """An op calling ``fn(context, **inputs)``. A generator yields its own events; otherwise the
     return value becomes the single output (none for a Nothing output)."""
     single = next(iter(outs)) if len(outs) == 1 else None
@@ -43,11 +45,14 @@ def _op(name: str, fn: Any, ins: Mapping[str, dg.In], outs: Mapping[str, dg.Out]
         elif single is not None:
             yield dg.Output(None if outs[single].dagster_type.is_nothing else result, single)
 
+    name = f"{details.name}__{node}"
     return dg.OpDefinition(compute_fn=compute, name=name, ins=dict(ins), outs=dict(outs), **kw)
 
 
 def build_job(details: PipelineDetails) -> dg.JobDefinition:
-    nodes: list[dg.OpDefinition] = []
+    # Node name -> op. Op definition names must be unique in a code location, so they carry the
+    # pipeline's name; the nodes keep the short names the design uses (load_x, validate, ...).
+    nodes: dict[str, dg.OpDefinition] = {}
     deps: dict[str, dict[str, dg.DependencyDefinition]] = {}
     names = [s.name for s in details.sources]
     keys = {export_key(e): e for e in details.exports}
@@ -59,10 +64,10 @@ def build_job(details: PipelineDetails) -> dg.JobDefinition:
         def pre_ingest(context):
             details.pre_ingest()
 
-        nodes.append(_op("pre_ingest", pre_ingest, {}, {"done": dg.Out(dg.Nothing)}))
+        nodes["pre_ingest"] = _op(details, "pre_ingest", pre_ingest, {}, {"done": dg.Out(dg.Nothing)})
 
     for source in details.sources:
-        nodes.append(_load_op(details, source))
+        nodes[f"load_{source.name}"] = _load_op(details, source)
         if details.pre_ingest is not None:
             deps[f"load_{source.name}"] = {"after": dg.DependencyDefinition("pre_ingest", "done")}
 
@@ -75,7 +80,9 @@ def build_job(details: PipelineDetails) -> dg.JobDefinition:
             for name, frame in validator.validate(frames).items():
                 yield dg.Output(frame, name)
 
-        nodes.append(_op("validate", validate, {n: dg.In() for n in names}, {n: dg.Out() for n in names}))
+        nodes["validate"] = _op(
+            details, "validate", validate, {n: dg.In() for n in names}, {n: dg.Out() for n in names}
+        )
         deps["validate"] = {n: dg.DependencyDefinition(*upstream[n]) for n in names}
         upstream = {n: ("validate", n) for n in names}
 
@@ -85,14 +92,16 @@ def build_job(details: PipelineDetails) -> dg.JobDefinition:
             for key, frame in transform(details, frames).items():
                 yield dg.Output(frame, key)
 
-        nodes.append(_op("transform", transform_op, {n: dg.In() for n in names}, {k: dg.Out() for k in keys}))
+        nodes["transform"] = _op(
+            details, "transform", transform_op, {n: dg.In() for n in names}, {k: dg.Out() for k in keys}
+        )
         deps["transform"] = {n: dg.DependencyDefinition(*upstream[n]) for n in names}
         frame_of = {k: ("transform", k) for k in keys}
     else:
         frame_of = {k: upstream[names[0]] for k in keys}
 
     for key, export in keys.items():
-        nodes.append(_export_op(key, export))
+        nodes[f"export_{key}"] = _export_op(details, key, export)
         deps[f"export_{key}"] = {"frame": dg.DependencyDefinition(*frame_of[key])}
 
     if details.post_ingest is not None:
@@ -100,10 +109,17 @@ def build_job(details: PipelineDetails) -> dg.JobDefinition:
         def post_ingest(context, **results):
             details.post_ingest({keys[k].qualified_name: r for k, r in results.items()})
 
-        nodes.append(_op("post_ingest", post_ingest, {k: dg.In() for k in keys}, {"done": dg.Out(dg.Nothing)}))
+        nodes["post_ingest"] = _op(
+            details, "post_ingest", post_ingest, {k: dg.In() for k in keys}, {"done": dg.Out(dg.Nothing)}
+        )
         deps["post_ingest"] = {k: dg.DependencyDefinition(f"export_{k}", "result") for k in keys}
 
-    graph = dg.GraphDefinition(name=details.name, node_defs=nodes, dependencies=deps, description=details.description)
+    graph = dg.GraphDefinition(
+        name=details.name,
+        node_defs=list(nodes.values()),
+        dependencies={dg.NodeInvocation(op.name, alias=node): deps.get(node, {}) for node, op in nodes.items()},
+        description=details.description,
+    )
     return graph.to_job(tags={"tfi_data/pipeline": details.name})
 
 
@@ -120,6 +136,7 @@ def _load_op(details: PipelineDetails, source: Source) -> dg.OpDefinition:
 
     ins = {"after": dg.In(dg.Nothing)} if details.pre_ingest is not None else {}
     return _op(
+        details,
         f"load_{source.name}",
         load,
         ins,
@@ -128,7 +145,7 @@ def _load_op(details: PipelineDetails, source: Source) -> dg.OpDefinition:
     )
 
 
-def _export_op(key: str, export: Export) -> dg.OpDefinition:
+def _export_op(details: PipelineDetails, key: str, export: Export) -> dg.OpDefinition:
     def export_fn(context, frame):
         result = context.resources.database.exporter().export(frame, export)
         yield dg.AssetMaterialization(
@@ -149,6 +166,7 @@ def _export_op(key: str, export: Export) -> dg.OpDefinition:
         yield dg.Output(result.to_dict())
 
     return _op(
+        details,
         f"export_{key}",
         export_fn,
         {"frame": dg.In(pd.DataFrame)},
