@@ -75,25 +75,29 @@ class Validator:
             try:
                 out[name] = schema.validate(frames[name], lazy=True)
             except pandera.errors.SchemaErrors as exc:
-                report.extend(_report(name, exc.failure_cases))
+                report.extend(_report(name, exc.failure_cases, frames[name]))
         if report:
             raise ValidationFailed(report)
         return out
 
 
-def _report(frame: str, cases: pd.DataFrame) -> list[dict[str, Any]]:
+def _report(frame: str, cases: pd.DataFrame, data: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     cases = cases.copy()
     cases["column"] = cases["column"].fillna("<table>")
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
         index = [i for i in group["index"].tolist() if i is not None and not pd.isna(i)]
+        sample = [_plain(v) for v in group["failure_case"].head(_SAMPLE).tolist()]
+        if str(check).startswith("type is not") and column in data:
+            # a whole-column check fails with False: show what the column is instead
+            sample = [f"{data[column].dtype} ({pd.api.types.infer_dtype(data[column], skipna=True)})"]
         rows.append(
             {
                 "frame": frame,
                 "column": str(column),
                 "check": str(check),
                 "failures": len(group),
-                "sample": [_plain(v) for v in group["failure_case"].head(_SAMPLE).tolist()],
+                "sample": sample,
                 "rows": [int(i) for i in index[:_SAMPLE] if isinstance(i, (int, float))],
             }
         )

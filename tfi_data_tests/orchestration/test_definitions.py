@@ -1,0 +1,150 @@
+"""The code location: definitions load, validate and execute with the real Dagster tooling."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from tfi_data.discovery import discover
+from tfi_data.orchestration.definitions import build_definitions
+
+from ..conftest import REPO, table_rows
+
+
+def dagster_cli(*args, env, cwd):
+    exe = Path(sys.executable).with_name("dagster")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_one_job_per_pipeline_with_the_designed_graph(examples):
+    defs = build_definitions(discover(examples))
+    dg.Definitions.validate_loadable(defs)
+    job = defs.resolve_job_def("ridership")
+    assert sorted(n.name for n in job.graph.nodes) == [
+        "export_ridership",
+        "load_ridership",
+        "post_ingest",
+        "pre_ingest",
+        "transform",
+        "validate",
+    ]
+    ds = job.graph.dependency_structure
+
+    def upstream(node):
+        return sorted(o.node_name for outs in ds.input_to_upstream_outputs_for_node(node).values() for o in outs)
+
+    assert upstream("load_ridership") == ["pre_ingest"]
+    assert upstream("validate") == ["load_ridership"]
+    assert upstream("transform") == ["validate"]
+    assert upstream("export_ridership") == ["transform"]
+    assert upstream("post_ingest") == ["export_ridership"]
+    stations = defs.resolve_job_def("stations")
+    assert sorted(n.name for n in stations.graph.nodes) == ["export_stations", "load_stations", "validate"]
+    assert [s.name for s in defs.schedules] == ["ridership_schedule"]
+    keys = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}
+    assert keys == {"sources/ridership/ridership", "sources/stations/stations", "tables/ridership", "tables/stations"}
+    table = next(s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey(["tables", "ridership"]))
+    assert {d.asset_key for d in table.deps} == {dg.AssetKey(["sources", "ridership", "ridership"])}
+
+
+def test_building_twice_gives_the_same_job_snapshot(examples):
+    a = build_definitions(discover(examples)).resolve_job_def("ridership")
+    b = build_definitions(discover(examples)).resolve_job_def("ridership")
+    assert a.get_job_snapshot().snapshot_id == b.get_job_snapshot().snapshot_id
+
+
+@pytest.mark.slow
+def test_dagster_definitions_validate_succeeds(tmp_path, examples):
+    env = {**os.environ, "TFI_DATALOADERS_DIR": str(examples), "DAGSTER_HOME": str(tmp_path)}
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    out = dagster_cli("definitions", "validate", "-m", "tfi_data.definitions", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "All code locations passed validation" in out.stderr + out.stdout
+
+
+@pytest.mark.slow
+def test_dagster_definitions_validate_fails_on_a_broken_dataloader(tmp_path, examples):
+    (examples / "broken.py").write_text("def x(:\n")
+    env = {**os.environ, "TFI_DATALOADERS_DIR": str(examples), "DAGSTER_HOME": str(tmp_path)}
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    out = dagster_cli("definitions", "validate", "-m", "tfi_data.definitions", env=env, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "broken.py:1" in out.stderr + out.stdout
+
+
+@pytest.mark.slow
+def test_dagster_job_execute_with_instance_storage_on_postgres(tmp_path, pg_url, examples):
+    """`dagster job execute` through the repo's dagster.yaml: runs and events land in PostgreSQL."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    u = make_url(pg_url)
+    exported = f"sqlite:///{tmp_path / 'exported.sqlite'}"
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_USERNAME": u.username or "",
+        "DAGSTER_PG_PASSWORD": u.password or "",
+        "DAGSTER_PG_HOST": u.host or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(u.port or 5432),
+        "DAGSTER_PG_DB": u.database,
+        "TFI_DATALOADERS_DIR": str(examples),
+        "TFI_DATABASE_URL": exported,
+        "TFI_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    out = dagster_cli("job", "execute", "-m", "tfi_data.definitions", "-j", "stations", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(table_rows(exported, "stations", "station_id")) == 5
+
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        runs = conn.execute(sa.text("SELECT pipeline_name, status FROM runs")).all()
+    engine.dispose()
+    assert runs == [("stations", "SUCCESS")]
+
+    old = os.environ.get("DAGSTER_HOME")
+    os.environ.update({k: v for k, v in env.items() if k.startswith("DAGSTER_")})
+    try:
+        with dg.DagsterInstance.get() as instance:
+            event = instance.get_latest_materialization_event(dg.AssetKey(["tables", "stations"]))
+    finally:
+        if old is None:
+            os.environ.pop("DAGSTER_HOME")
+    meta = event.asset_materialization.metadata
+    assert meta["inserted"].value == 5 and meta["dagster/row_count"].value == 5
+    assert [c.name for c in meta["dagster/column_schema"].schema.columns][:2] == ["station_id", "name"]
+    assert pg_url.split("@")[0] not in str(meta)  # no connection string in metadata
+
+
+def test_the_cache_round_trips_dtypes(tmp_path):
+    from tfi_data.orchestration.io_manager import ParquetCacheIOManager
+
+    df = pd.DataFrame(
+        {
+            "i": pd.array([1, None], dtype="Int64"),
+            "c": pd.Categorical(["a", "b"]),
+            "tz": pd.to_datetime(["2026-01-01", "2026-01-02"]).tz_localize("Europe/Dublin"),
+            "s": pd.array(["x", None], dtype="string"),
+        }
+    )
+
+    @dg.op
+    def make() -> pd.DataFrame:
+        return df
+
+    @dg.op
+    def check(frame: pd.DataFrame) -> None:
+        pd.testing.assert_frame_equal(frame, df)
+
+    @dg.job(resource_defs={"io_manager": ParquetCacheIOManager(base_path=str(tmp_path))})
+    def roundtrip():
+        check(make())
+
+    assert roundtrip.execute_in_process().success

@@ -1,0 +1,132 @@
+"""Pipeline.ingest(): the whole path, details -> Dagster job -> rows in a real database."""
+
+import json
+
+import pandas as pd
+
+from tfi_data import Export, Pipeline, PipelineDetails, Source
+from tfi_data.discovery import discover
+
+from .conftest import table_rows
+
+
+def ingest_all(path, url):
+    return {d.name: Pipeline(d, database_url=url).ingest() for d in discover(path)}
+
+
+def summary(results):
+    return {
+        r.pipeline: [(e.inserted, e.updated, e.deleted, e.unchanged, e.rows_in_table) for e in r.exports]
+        for r in results.values()
+    }
+
+
+def test_examples_load_and_a_second_run_writes_nothing(db_url, examples):
+    first = ingest_all(examples, db_url)
+    assert all(r.success for r in first.values()), {n: r.error for n, r in first.items()}
+    assert summary(first) == {"ridership": [(12, 0, 0, 0, 12)], "stations": [(5, 0, 0, 0, 5)]}
+    second = ingest_all(examples, db_url)
+    assert summary(second) == {"ridership": [(0, 0, 0, 12, 12)], "stations": [(0, 0, 0, 5, 5)]}
+    rows = table_rows(db_url, "ridership", "day, route")
+    assert rows[0][1:] == ("R1", 1520, 2280.0, 1.5)
+    assert rows[7][1:] == ("R2", None, None, None)  # the empty cells of the February file
+
+
+def test_changing_sources_changes_exactly_the_expected_counts(db_url, examples):
+    ingest_all(examples, db_url)
+    feb = examples / "data" / "ridership_2026-02.csv"
+    lines = feb.read_text().splitlines()
+    lines[1] = "2026-02-02,R1,1500,2250.00"  # changed
+    del lines[6]  # 2026-02-03,T3 gone: merge keeps it
+    lines.append("2026-02-04,R1,1400,2100.00")  # new
+    feb.write_text("\n".join(lines) + "\n")
+    stations = examples / "data" / "stations.json"
+    data = json.loads(stations.read_text())
+    data[0]["zone"] = "B"  # changed
+    del data[4]  # gone: sync deletes it
+    stations.write_text(json.dumps(data))
+
+    results = ingest_all(examples, db_url)
+    assert summary(results) == {"ridership": [(1, 1, 0, 10, 13)], "stations": [(0, 1, 1, 3, 4)]}
+    assert [r[0] for r in table_rows(db_url, "stations", "station_id")] == [101, 102, 201, 202]
+
+
+def test_a_missing_source_fails_naming_the_file_and_leaves_the_table_unchanged(db_url, examples):
+    ingest_all(examples, db_url)
+    before = table_rows(db_url, "stations", "station_id")
+    (examples / "data" / "stations.json").unlink()
+    (result,) = [Pipeline(d, database_url=db_url).ingest() for d in discover(examples) if d.name == "stations"]
+    assert not result.success and result.exports == []
+    assert result.error.startswith("load_stations: LoadError: source 'stations': file not found: ")
+    assert str(examples / "data" / "stations.json") in result.error
+    assert table_rows(db_url, "stations", "station_id") == before
+
+
+def test_invalid_data_fails_validation_before_any_export(db_url, examples):
+    ingest_all(examples, db_url)
+    before = table_rows(db_url, "stations", "station_id")
+    stations = examples / "data" / "stations.json"
+    data = json.loads(stations.read_text())
+    data[1]["zone"] = "Z"
+    data[2]["lat"] = 123.0
+    stations.write_text(json.dumps(data))
+    (details,) = [d for d in discover(examples) if d.name == "stations"]
+    result = Pipeline(details, database_url=db_url).ingest()
+    assert not result.success
+    assert "validate: ValidationFailed" in result.error
+    assert "column 'zone' check isin" in result.error and "'Z'" in result.error
+    assert "column 'lat' check less_than_or_equal_to(90)" in result.error
+    assert table_rows(db_url, "stations", "station_id") == before
+
+
+def test_pre_transform_post_run_in_order_and_a_dict_transformer_feeds_several_tables(tmp_path, sqlite_url):
+    (tmp_path / "trips.csv").write_text("id,route,km\n1,A,2.5\n2,B,4.0\n3,A,1.0\n")
+    calls = []
+
+    def split(frames):
+        calls.append("transform")
+        trips = frames["trips"]
+        per_route = trips.groupby("route", as_index=False)["km"].sum()
+        return {"trips": trips, "per_route": per_route}
+
+    details = PipelineDetails(
+        name="trips",
+        sources=[Source.csv("trips", "trips.csv")],
+        transformer=split,
+        pre_ingest=lambda: calls.append("pre"),
+        post_ingest=lambda results: calls.append(("post", results["trips"]["inserted"], results["km"]["inserted"])),
+        exports=[
+            Export(table="trips", keys=["id"], mode="sync"),
+            Export(table="km", frame="per_route", keys=["route"], mode="merge"),
+        ],
+        base_dir=tmp_path,
+    )
+    result = Pipeline(details, database_url=sqlite_url).ingest()
+    assert result.success, result.error
+    assert calls == ["pre", "transform", ("post", 3, 2)]
+    assert table_rows(sqlite_url, "km", "route") == [("A", 3.5), ("B", 4.0)]
+
+
+def test_a_transformer_error_names_the_pipeline_and_function(tmp_path, sqlite_url):
+    (tmp_path / "a.csv").write_text("id\n1\n")
+
+    def broken(frames):
+        return frames["nope"]
+
+    details = PipelineDetails(
+        name="broken",
+        sources=[Source.csv("a", "a.csv")],
+        transformer=broken,
+        exports=[Export(table="a", keys=["id"])],
+        base_dir=tmp_path,
+    )
+    result = Pipeline(details, database_url=sqlite_url).ingest()
+    assert not result.success
+    assert result.error.startswith("transform: TransformError: pipeline 'broken': transformer 'broken' raised KeyError")
+
+
+def test_cache_holds_op_outputs_as_parquet(tmp_path, sqlite_url, examples):
+    (details,) = [d for d in discover(examples) if d.name == "stations"]
+    result = Pipeline(details, database_url=sqlite_url, cache_dir=str(tmp_path / "c")).ingest()
+    cached = tmp_path / "c" / result.run_id / "load_stations" / "result.parquet"
+    assert pd.read_parquet(cached)["station_id"].tolist() == [101, 102, 201, 202, 301]
