@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tfi_data.details import Export
+from tfi_data.export import postgres
 from tfi_data.export import schema as sch
 from tfi_data.export.diff import Changes, diff
 from tfi_data.export.engine import make_engine
@@ -146,25 +147,39 @@ class Exporter:
             tbl = sch.evolve(conn, tbl, fams, export.schema_changes, where)
             old_count = conn.execute(sa.select(sa.func.count()).select_from(tbl)).scalar_one()
 
+        # PostgreSQL: COPY + set-based SQL; elsewhere (and for types COPY cannot carry) the
+        # reference diff with batched statements. Both give the same table and counts.
+        fast = conn.dialect.name == "postgresql" and postgres.supports(fams)
         if export.mode == "append":
-            result.inserted = len(df)
-            self._insert(conn, tbl, df, fams)
+            result.inserted = self._insert(conn, tbl, df, fams, fast)
         elif export.mode == "replace":
-            result.deleted, result.inserted = old_count, len(df)
-            conn.execute(tbl.delete())
-            self._insert(conn, tbl, df, fams)
+            conn.execute(tbl.delete())  # not TRUNCATE: readers keep seeing the old rows until commit
+            result.deleted, result.inserted = old_count, self._insert(conn, tbl, df, fams, fast)
+        elif fast and old_count == 0:
+            result.inserted = self._insert(conn, tbl, df, fams, fast)  # nothing to compare against
+        elif fast:
+            staging = postgres.stage(conn, tbl, df)
+            counts = postgres.apply(
+                conn,
+                tbl,
+                staging,
+                export.keys,
+                update=export.mode != "insert_new",
+                delete=export.mode == "sync",
+                dry_run=dry_run,
+                check_deletes=lambda n: self._guard_deletes(n, old_count, export, where),
+            )
+            result.inserted, result.updated, result.deleted = counts.inserted, counts.updated, counts.deleted
         else:
             changes = self._diff(conn, tbl, df, export, fams)
             if export.mode == "insert_new":
                 changes.updates = changes.updates.iloc[0:0]
-            self._guard_deletes(changes, old_count, export, where)
-            result.inserted, result.updated = len(changes.inserts), len(changes.updates)
-            result.deleted, result.unchanged = len(changes.deletes), changes.unchanged
-            if export.mode == "insert_new":
-                result.unchanged = len(df) - result.inserted
-            self._insert(conn, tbl, changes.inserts, fams)
-            self._update(conn, tbl, changes.updates, export.keys, fams)
-            self._delete(conn, tbl, changes.deletes, export.keys)
+            self._guard_deletes(len(changes.deletes), old_count, export, where)
+            result.inserted = self._insert(conn, tbl, changes.inserts, fams, fast=False)
+            result.updated = self._update(conn, tbl, changes.updates, export.keys, fams)
+            result.deleted = self._delete(conn, tbl, changes.deletes, export.keys)
+        if export.mode in ("merge", "sync", "insert_new"):
+            result.unchanged = len(df) - result.inserted - result.updated
         if dry_run:
             result.rows_in_table = old_count + result.inserted - result.deleted
         else:
@@ -191,8 +206,7 @@ class Exporter:
         return changes
 
     @staticmethod
-    def _guard_deletes(changes: Changes, old_count: int, export: Export, where: str) -> None:
-        n = len(changes.deletes)
+    def _guard_deletes(n: int, old_count: int, export: Export, where: str) -> None:
         if n and not export.allow_mass_delete and n > export.max_delete_fraction * old_count:
             raise ExportError(
                 f"{where}: sync would delete {n} of {old_count} rows ({n / old_count:.0%}), more than "
@@ -202,14 +216,19 @@ class Exporter:
 
     # -- batched writes ------------------------------------------------------------------
 
-    def _insert(self, conn: sa.Connection, tbl: sa.Table, df: pd.DataFrame, fams: dict[str, str]) -> None:
+    def _insert(self, conn: sa.Connection, tbl: sa.Table, df: pd.DataFrame, fams: dict[str, str], fast: bool) -> int:
+        if fast:
+            return postgres.copy_into(conn, tbl, df)
         for batch in _records(df, fams, conn.dialect.name):
             conn.execute(tbl.insert(), batch)
+        return len(df)
 
-    def _update(self, conn, tbl, df, keys, fams) -> None:
+    def _update(
+        self, conn: sa.Connection, tbl: sa.Table, df: pd.DataFrame, keys: Sequence[str], fams: dict[str, str]
+    ) -> int:
         values = [c for c in df.columns if c not in keys]
         if df.empty or not values:
-            return
+            return 0
         stmt = (
             tbl.update()
             .where(sa.and_(*(tbl.c[k] == sa.bindparam(f"k__{k}") for k in keys)))
@@ -219,14 +238,16 @@ class Exporter:
         fams = {(f"k__{c}" if c in keys else f"v__{c}"): f for c, f in fams.items()}
         for batch in _records(renamed, fams, conn.dialect.name):
             conn.execute(stmt, batch)
+        return len(df)
 
-    def _delete(self, conn, tbl, keys_df, keys) -> None:
+    def _delete(self, conn: sa.Connection, tbl: sa.Table, keys_df: pd.DataFrame, keys: Sequence[str]) -> int:
         if keys_df.empty:
-            return
+            return 0
         stmt = tbl.delete().where(sa.and_(*(tbl.c[k] == sa.bindparam(f"k__{k}") for k in keys)))
         renamed = keys_df.rename(columns={k: f"k__{k}" for k in keys})
         for start in range(0, len(renamed), _BATCH):
             conn.execute(stmt, renamed.iloc[start : start + _BATCH].to_dict("records"))
+        return len(keys_df)
 
 
 def _records(df: pd.DataFrame, fams: dict[str, str], dialect: str) -> Iterator[list[dict[str, Any]]]:
