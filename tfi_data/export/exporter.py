@@ -70,6 +70,8 @@ class Exporter:
             raise ExportError(str(exc)) from None
         except sa.exc.DBAPIError as exc:
             raise ExportError(f"{where}: the database refused the export: {exc.orig}") from exc
+        except self.engine.dialect.loaded_dbapi.Error as exc:  # raised by the driver itself (COPY)
+            raise ExportError(f"{where}: the database refused the export: {exc}") from exc
         result.duration_s = round(time.perf_counter() - start, 3)
         result.dry_run = dry_run
         return result

@@ -88,23 +88,36 @@ def compatible(new_family: str, old_family: str) -> bool:
     return old_family == "other" or old_family in _COMPATIBLE.get(new_family, ())
 
 
-def sql_type(family: str, *, key: bool) -> sa.types.TypeEngine:
-    types: dict[str, sa.types.TypeEngine] = {
+def sql_type(family: str, *, key: bool, dialect: sa.Dialect) -> sa.types.TypeEngine:
+    if dialect.name in ("mysql", "mariadb"):
+        mysql_type = _mysql_type(family, key=key, mariadb=getattr(dialect, "is_mariadb", False))
+        if mysql_type is not None:
+            return mysql_type
+    return {
         "bool": sa.Boolean(),
         "int": sa.BigInteger(),
         "float": sa.Double(),
-        # Unbounded NUMERIC where the database has it; MySQL's default DECIMAL(10,0) would round.
-        "decimal": sa.Numeric().with_variant(mysql.DECIMAL(65, 30), "mysql", "mariadb"),
-        # MySQL/MariaDB DATETIME drops fractions of a second unless given a precision.
-        "timestamp": sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"),
-        "timestamptz": sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"),
+        "decimal": sa.Numeric(),
+        "timestamp": sa.DateTime(),
+        "timestamptz": sa.DateTime(timezone=True),
         "date": sa.Date(),
         "interval": sa.Interval(),
         "bytes": sa.LargeBinary(),
-        # MySQL cannot index an unbounded TEXT: keys get a bounded VARCHAR there.
-        "str": sa.Text().with_variant(sa.String(255), "mysql", "mariadb") if key else sa.Text(),
-    }
-    return types[family]
+        "str": sa.Text(),
+    }[family]
+
+
+def _mysql_type(family: str, *, key: bool, mariadb: bool) -> sa.types.TypeEngine | None:
+    if family == "decimal":  # the default DECIMAL(10,0) would round
+        return mysql.DECIMAL(65, 30)
+    if family in ("timestamp", "timestamptz"):  # DATETIME drops fractions of a second by default
+        return mysql.DATETIME(fsp=6)
+    if family == "str":
+        # Binary and NO PAD, so 'a', 'A' and 'a ' stay three values as in pandas and PostgreSQL;
+        # keys are a bounded VARCHAR because TEXT cannot be indexed.
+        collation = "utf8mb4_nopad_bin" if mariadb else "utf8mb4_0900_bin"
+        return mysql.VARCHAR(255, collation=collation) if key else mysql.TEXT(collation=collation)
+    return None
 
 
 def check_names(table: str, schema: str | None, columns: Sequence[object], dialect: sa.Dialect) -> None:
@@ -139,7 +152,9 @@ def create_table(
 ) -> sa.Table:
     columns = [
         # autoincrement=False: a key holds the data's values, never a SERIAL/AUTO_INCREMENT default.
-        sa.Column(name, sql_type(fam, key=name in keys), nullable=name not in keys, autoincrement=False)
+        sa.Column(
+            name, sql_type(fam, key=name in keys, dialect=conn.dialect), nullable=name not in keys, autoincrement=False
+        )
         for name, fam in fams.items()
     ]
     if keys:
@@ -172,5 +187,6 @@ def evolve(conn: sa.Connection, tbl: sa.Table, fams: dict[str, str], policy: str
         raise SchemaError(f"{where}: new column(s) {new} and schema_changes='freeze'")
     ops = Operations(MigrationContext.configure(conn))
     for name in new:
-        ops.add_column(tbl.name, sa.Column(name, sql_type(fams[name], key=False), nullable=True), schema=tbl.schema)
+        column = sa.Column(name, sql_type(fams[name], key=False, dialect=conn.dialect), nullable=True)
+        ops.add_column(tbl.name, column, schema=tbl.schema)
     return sa.Table(tbl.name, sa.MetaData(), schema=tbl.schema, autoload_with=conn)

@@ -222,3 +222,15 @@ def test_mixed_value_types_are_refused_with_the_column_named(db_url):
     df = pd.DataFrame({"id": [1, 2], "v": [1, "a"]})
     with pytest.raises(ExportError, match=r"column 'v' mixes value types"):
         Exporter(db_url).export(df, Export(table="t", keys=["id"]))
+
+
+def test_a_refused_copy_is_an_export_error_and_rolls_back(pg_url):
+    ex = Exporter(pg_url)
+    ex.export(BASE, Export(table="rides", keys=["day", "route"]))
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE rides ADD CONSTRAINT few_riders CHECK (riders < 100)"))
+    engine.dispose()
+    with pytest.raises(ExportError, match=r"table 'rides': the database refused the export: .*few_riders"):
+        ex.export(BASE.assign(riders=[1, 2, 300]), Export(table="rides", mode="append"))
+    assert len(read(pg_url, "rides", ["day", "route"])) == 3
