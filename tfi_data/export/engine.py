@@ -14,11 +14,13 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
     u = make_url(url)
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")
+    # No pool: an export is one transaction on one connection, and an Exporter that is simply
+    # dropped must not leave idle connections behind on the server.
     if u.get_backend_name() == "sqlite":
-        engine = sa.create_engine(u, connect_args={"timeout": 60})
+        engine = sa.create_engine(u, connect_args={"timeout": 60}, poolclass=sa.NullPool)
         _sqlite_begin_immediate(engine)
         return engine
-    return sa.create_engine(u, pool_pre_ping=True)
+    return sa.create_engine(u, poolclass=sa.NullPool)
 
 
 def _sqlite_begin_immediate(engine: sa.Engine) -> None:

@@ -64,18 +64,14 @@ class Counts:
 
 def stage(conn: sa.Connection, target: sa.Table, df: pd.DataFrame) -> sa.Table:
     """A temporary table with the target's types for the data's columns, holding ``df``."""
-    staging = sa.Table(
-        "tfi_stage",
-        sa.MetaData(),
-        *(sa.Column(str(c), target.c[c].type) for c in df.columns),
-        prefixes=["TEMPORARY"],
-        postgresql_on_commit="DROP",
-    )
+    staging = _temp_table("tfi_stage", [sa.Column(str(c), target.c[c].type) for c in df.columns])
     staging.create(conn)
     copy_into(conn, staging, df)
-    # A fresh temp table has no statistics; without them the planner may pick nested loops.
-    conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(staging)}"))
     return staging
+
+
+def _temp_table(name: str, columns: list[sa.Column]) -> sa.Table:
+    return sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
 
 
 def apply(
@@ -89,34 +85,48 @@ def apply(
     dry_run: bool,
     check_deletes: Callable[[int], None],
 ) -> Counts:
-    """Update changed rows, insert new keys, delete absent keys (as asked), set-based."""
-    t, s = target, staging
-    on = sa.and_(*(t.c[k] == s.c[k] for k in keys))
-    values = [c.name for c in s.columns if c.name not in keys]
-    changed = sa.or_(*(t.c[c].is_distinct_from(s.c[c]) for c in values)) if values else sa.false()
-    new_rows = ~sa.exists().where(on)  # correlated: a staging row whose key is not in the target
-    gone_rows = ~sa.exists(sa.select(1).select_from(s).where(on))
+    """Classify every row in one join pass, then write only the changed rows.
 
-    count = sa.func.count()
-    if dry_run:
-        deleted = conn.execute(sa.select(count).select_from(t).where(gone_rows)).scalar_one() if delete else 0
-        check_deletes(deleted)
-        return Counts(
-            inserted=conn.execute(sa.select(count).select_from(s).where(new_rows)).scalar_one(),
-            updated=conn.execute(sa.select(count).select_from(t.join(s, on)).where(changed)).scalar_one()
-            if update
-            else 0,
-            deleted=deleted,
-        )
-    # Deletes first: the guard can refuse before any other work (the transaction rolls back).
-    deleted = conn.execute(sa.delete(t).where(gone_rows)).rowcount if delete else 0
-    check_deletes(deleted)
-    updated = (
-        conn.execute(sa.update(t).values({c: s.c[c] for c in values}).where(on, changed)).rowcount
-        if update and values
-        else 0
+    The join of table and staging (FULL for deletes, LEFT otherwise) files each new, changed
+    or absent row into a small ``tfi_changes`` table with its action; the UPDATE, INSERT and
+    DELETE then touch only those rows, and a statement with nothing to do never runs. An
+    unchanged re-run therefore costs one join and writes nothing.
+    """
+    t, s = target, staging
+    values = [c.name for c in s.columns if c.name not in keys]
+    on = sa.and_(*(t.c[k] == s.c[k] for k in keys))
+    new_key = t.c[keys[0]].is_(None)  # key columns are NOT NULL: NULL means "no such row"
+    gone_key = s.c[keys[0]].is_(None)
+    changed = sa.or_(*(t.c[c].is_distinct_from(s.c[c]) for c in values)) if values else sa.false()
+    action = sa.case((new_key, "i"), (gone_key, "d"), else_="u")
+    wanted = [new_key] + ([changed] if update else []) + ([gone_key] if delete else [])
+
+    flag = "tfi_action"
+    while flag in s.c:  # never clash with a data column
+        flag += "_"
+    changes = _temp_table("tfi_changes", [sa.Column(c.name, c.type) for c in s.columns] + [sa.Column(flag, sa.CHAR(1))])
+    changes.create(conn)
+    key_values = [sa.func.coalesce(s.c[k], t.c[k]) if delete else s.c[k] for k in keys]
+    classify = (
+        sa.select(*key_values, *(s.c[c] for c in values), action)
+        .select_from(s.join(t, on, isouter=True, full=delete))
+        .where(sa.or_(*wanted))
     )
-    insert = sa.insert(t).from_select([c.name for c in s.columns], sa.select(*s.columns).where(new_rows))
-    # SQLAlchemy keeps rowcount for UPDATE/DELETE only unless asked.
-    inserted = conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
-    return Counts(inserted=inserted, updated=updated, deleted=deleted)
+    conn.execute(sa.insert(changes).from_select([*keys, *values, flag], classify))
+    act = changes.c[flag]
+    by_action = dict(conn.execute(sa.select(act, sa.func.count()).group_by(act)).all())
+    counts = Counts(inserted=by_action.get("i", 0), updated=by_action.get("u", 0), deleted=by_action.get("d", 0))
+    check_deletes(counts.deleted)
+    if dry_run:
+        return counts
+
+    c = changes
+    match = [t.c[k] == c.c[k] for k in keys]
+    if counts.deleted:
+        conn.execute(sa.delete(t).where(act == "d", *match))
+    if counts.updated:
+        conn.execute(sa.update(t).values({v: c.c[v] for v in values}).where(act == "u", *match))
+    if counts.inserted:
+        rows = sa.select(*(c.c[n] for n in [*keys, *values])).where(act == "i")
+        conn.execute(sa.insert(t).from_select([*keys, *values], rows))
+    return counts

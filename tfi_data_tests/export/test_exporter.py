@@ -234,3 +234,11 @@ def test_a_refused_copy_is_an_export_error_and_rolls_back(pg_url):
     with pytest.raises(ExportError, match=r"table 'rides': the database refused the export: .*few_riders"):
         ex.export(BASE.assign(riders=[1, 2, 300]), Export(table="rides", mode="append"))
     assert len(read(pg_url, "rides", ["day", "route"])) == 3
+
+
+def test_a_data_column_named_like_internal_bookkeeping_is_fine(db_url):
+    df = pd.DataFrame({"id": [1, 2], "tfi_action": ["x", "y"]})
+    ex = Exporter(db_url)
+    spec = Export(table="t", keys=["id"], mode="sync")
+    ex.export(df, spec)
+    assert counts(ex.export(df.assign(tfi_action=["x", "z"]), spec)) == (0, 1, 0, 1, 2)
