@@ -42,7 +42,7 @@ def canonical(series: pd.Series, family: str) -> pd.Series:
         s = pd.to_numeric(s).astype("Float64")
     elif family == "bool":
         s = s.astype("boolean")
-    elif family == "str":
+    elif family == "str" and not isinstance(s.dtype, pd.StringDtype):
         s = s.astype("string")
     return s
 

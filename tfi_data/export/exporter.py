@@ -86,7 +86,8 @@ class Exporter:
             raise ExportError(f"{where}: key column(s) {missing} not in the data; columns are {list(df.columns)}")
         if df.columns.duplicated().any():
             raise ExportError(f"{where}: duplicate column names {sorted(set(df.columns[df.columns.duplicated()]))}")
-        df = df.reset_index(drop=True)
+        if not df.index.equals(pd.RangeIndex(len(df))):  # positions == labels below; no copy if so
+            df = df.reset_index(drop=True)
         if not export.keys:
             return df
         keys = list(export.keys)

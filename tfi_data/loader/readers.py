@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import io
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import pandas as pd
+import pyarrow as pa
 
 from tfi_data.settings import require_env
 
@@ -24,13 +25,43 @@ def _with_defaults(options: Mapping[str, Any], **defaults: Any) -> dict[str, Any
     return {**defaults, **options}
 
 
+def _arrow_to_standard(arrow_type: pa.DataType) -> Any:
+    """The standard dtype of a column read as Arrow (None: pyarrow's own conversion)."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype("pyarrow")
+    if pa.types.is_unsigned_integer(arrow_type) and arrow_type.bit_width == 64:
+        return pd.UInt64Dtype()
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype()
+    if pa.types.is_floating(arrow_type):
+        return pd.Float64Dtype()
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
+    return None  # timestamps -> datetime64, dates -> datetime.date, decimals -> Decimal, ...
+
+
+def standard_dtypes(read: Callable[..., pd.DataFrame], target: Any, options: Mapping[str, Any]) -> pd.DataFrame:
+    """Read with the Arrow backend, then give every column tfi-data's standard dtype:
+    nullable Int64/Float64/boolean (a column with gaps keeps its type), text as Arrow-backed
+    ``string[pyarrow]`` (pandas 3's default: compact, and Parquet/COPY take it without a copy).
+    A reader call that names its own ``dtype_backend`` is left alone."""
+    if "dtype_backend" in options:
+        return read(target, **options)
+    df = read(target, dtype_backend="pyarrow", **options)
+    if not any(isinstance(t, pd.ArrowDtype) for t in df.dtypes):
+        return df
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    out = table.to_pandas(types_mapper=_arrow_to_standard, ignore_metadata=True)
+    out.index = df.index
+    return out
+
+
 def read_csv(target: str, options: Mapping[str, Any]) -> pd.DataFrame:
-    # pyarrow parses in parallel and is several times faster than the C engine; nullable
-    # dtypes keep an integer column with gaps an integer column.
-    opts = _with_defaults(options, engine="pyarrow", dtype_backend="numpy_nullable")
+    # pyarrow parses in parallel and is several times faster than the C engine.
+    opts = _with_defaults(options, engine="pyarrow")
     if opts.get("engine") == "pyarrow" and _pyarrow_unsupported(opts):
         opts["engine"] = "c"
-    return pd.read_csv(target, **opts)
+    return standard_dtypes(pd.read_csv, target, opts)
 
 
 # Options the pyarrow CSV engine refuses; with them we fall back to pandas' C engine.
@@ -62,15 +93,15 @@ def _pyarrow_unsupported(opts: Mapping[str, Any]) -> bool:
 
 
 def read_json(target: str, options: Mapping[str, Any]) -> pd.DataFrame:
-    return pd.read_json(target, **_with_defaults(options, dtype_backend="numpy_nullable"))
+    return standard_dtypes(pd.read_json, target, options)
 
 
 def read_jsonl(target: str, options: Mapping[str, Any]) -> pd.DataFrame:
-    return pd.read_json(target, **_with_defaults(options, lines=True, dtype_backend="numpy_nullable"))
+    return standard_dtypes(pd.read_json, target, _with_defaults(options, lines=True))
 
 
 def read_parquet(target: str, options: Mapping[str, Any]) -> pd.DataFrame:
-    return pd.read_parquet(target, **options)
+    return standard_dtypes(pd.read_parquet, target, options)
 
 
 def read_excel(target: str, options: Mapping[str, Any]) -> pd.DataFrame:
@@ -88,7 +119,7 @@ def read_sql(target: str, options: Mapping[str, Any]) -> pd.DataFrame:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return pd.read_sql(sa.text(target), conn, **opts)
+            return standard_dtypes(pd.read_sql, sa.text(target), {**opts, "con": conn})
     finally:
         engine.dispose()
 

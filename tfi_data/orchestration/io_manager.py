@@ -33,7 +33,8 @@ class ParquetCacheIOManager(dg.ConfigurableIOManager):
         if isinstance(obj, pd.DataFrame):
             target = path.with_suffix(".parquet")
             try:
-                obj.to_parquet(target, index=False)
+                # LZ4: decompresses at nearly the speed of an uncompressed file, a third smaller.
+                obj.to_parquet(target, index=False, compression="lz4")
             except (pa.ArrowException, TypeError, ValueError) as exc:
                 target.unlink(missing_ok=True)
                 raise CacheError(
