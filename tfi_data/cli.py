@@ -36,7 +36,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     rows, failed = [], []
     for details in _select(args.path, args.pipeline):
-        result = Pipeline(details, database_url=args.database, cache_dir=args.cache_dir).ingest(verbose=args.verbose)
+        pipeline = Pipeline(details, database_url=args.database, cache_dir=args.cache_dir)
+        result = pipeline.ingest(dry_run=args.dry_run, verbose=args.verbose)
         rows.extend(result.rows())
         if not result.success:
             failed.append(result)
@@ -45,6 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print(_table(rows))
+        if args.dry_run:
+            print("(dry run: the counts are what a run would change; nothing was written)")
     return 1 if failed else 0
 
 
@@ -70,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--database", help="SQLAlchemy URL (default: $TFI_DATABASE_URL or sqlite:///tfi_data.sqlite)")
     run.add_argument("--cache-dir", help="where op outputs are cached (default: $TFI_CACHE_DIR or .tfi_cache)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--dry-run", action="store_true", help="plan every export: print the counts, write nothing")
     run.add_argument("--verbose", action="store_true", help="show Dagster's event log")
     run.set_defaults(func=cmd_run)
     lst = sub.add_parser("list", help="list the pipelines under a path")

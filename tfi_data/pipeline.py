@@ -68,10 +68,14 @@ class Pipeline(Task):
     def build_job(self) -> dg.JobDefinition:
         return build_job(self.details)
 
-    def ingest(self, *, raise_on_error: bool = False, verbose: bool = False) -> PipelineResult:
+    def ingest(self, *, dry_run: bool = False, raise_on_error: bool = False, verbose: bool = False) -> PipelineResult:
+        """Run the pipeline in-process. ``dry_run``: every export only plans (counts, no writes)."""
         job = self.build_job()
+        run_config: dict[str, Any] = {} if verbose else dict(_QUIET)
+        if dry_run:
+            run_config["ops"] = {f"export_{export_key(e)}": {"config": {"dry_run": True}} for e in self.details.exports}
         result = job.execute_in_process(
-            run_config=None if verbose else _QUIET,
+            run_config=run_config,
             instance=dg.DagsterInstance.ephemeral(),
             resources={
                 "database": DatabaseResource(url=self.database_url),

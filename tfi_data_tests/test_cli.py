@@ -62,3 +62,11 @@ def test_unknown_pipeline_and_list(tmp_path, examples):
     listed = run_cli("list", str(examples), cwd=tmp_path)
     assert listed.returncode == 0
     assert "ridership\n  sources: ridership (csv)\n  exports: ridership (merge)\n  schedule: 0 6 * * *" in listed.stdout
+
+
+def test_dry_run_prints_counts_and_writes_nothing(tmp_path, examples):
+    out = run_cli("run", str(examples), "--dry-run", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "ridership  ridership        12" in out.stdout and "nothing was written" in out.stdout
+    again = json.loads(run_cli("run", str(examples), "--json", cwd=tmp_path).stdout)
+    assert [r["inserted"] for r in again] == [12, 5]  # the dry run wrote nothing

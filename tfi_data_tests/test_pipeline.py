@@ -130,3 +130,21 @@ def test_cache_holds_op_outputs_as_parquet(tmp_path, sqlite_url, examples):
     result = Pipeline(details, database_url=sqlite_url, cache_dir=str(tmp_path / "c")).ingest()
     cached = tmp_path / "c" / result.run_id / "load_stations" / "result.parquet"
     assert pd.read_parquet(cached)["station_id"].tolist() == [101, 102, 201, 202, 301]
+
+
+def test_dry_run_reports_the_counts_of_a_real_run_and_writes_nothing(db_url, examples):
+    ingest_all(examples, db_url)
+    stations = examples / "data" / "stations.json"
+    data = json.loads(stations.read_text())
+    data[0]["zone"] = "C"
+    del data[4]
+    stations.write_text(json.dumps(data))
+    before = table_rows(db_url, "stations", "station_id")
+    (details,) = [d for d in discover(examples) if d.name == "stations"]
+    plan = Pipeline(details, database_url=db_url).ingest(dry_run=True)
+    assert plan.success and plan.exports[0].dry_run
+    assert table_rows(db_url, "stations", "station_id") == before
+    done = Pipeline(details, database_url=db_url).ingest()
+    planned = [(e.inserted, e.updated, e.deleted, e.unchanged, e.rows_in_table) for e in plan.exports]
+    assert planned == [(e.inserted, e.updated, e.deleted, e.unchanged, e.rows_in_table) for e in done.exports]
+    assert planned == [(0, 1, 1, 3, 4)]

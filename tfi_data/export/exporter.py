@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -18,6 +18,7 @@ from tfi_data.export.engine import make_engine
 
 _BATCH = 10_000
 _SAMPLE_ROWS = 5
+PREVIEW_ROWS = 5
 
 
 class ExportError(RuntimeError):
@@ -35,6 +36,8 @@ class ExportResult:
     rows_in_table: int = 0
     duration_s: float = 0.0
     dry_run: bool = False
+    # A few keys of what was (or, planned, would be) inserted / updated / deleted.
+    preview: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +150,7 @@ class Exporter:
             tbl = sch.create_table(conn, export.table, export.schema, fams, export.keys)
             old_count = 0
         else:
+            df, fams = sch.conform(df, tbl, fams)
             tbl = sch.evolve(conn, tbl, fams, export.schema_changes, where)
             old_count = conn.execute(sa.select(sa.func.count()).select_from(tbl)).scalar_one()
 
@@ -173,6 +177,7 @@ class Exporter:
                 check_deletes=lambda n: self._guard_deletes(n, old_count, export, where),
             )
             result.inserted, result.updated, result.deleted = counts.inserted, counts.updated, counts.deleted
+            result.preview = counts.preview
         else:
             changes = self._diff(conn, tbl, df, export, fams)
             if export.mode == "insert_new":
@@ -181,8 +186,15 @@ class Exporter:
             result.inserted = self._insert(conn, tbl, changes.inserts, fams, fast=False)
             result.updated = self._update(conn, tbl, changes.updates, export.keys, fams)
             result.deleted = self._delete(conn, tbl, changes.deletes, export.keys)
+            result.preview = {
+                "inserted": sample_keys(changes.inserts, export.keys),
+                "updated": sample_keys(changes.updates, export.keys),
+                "deleted": sample_keys(changes.deletes, export.keys),
+            }
         if export.mode in ("merge", "sync", "insert_new"):
             result.unchanged = len(df) - result.inserted - result.updated
+        if not result.preview and export.keys:  # every row was inserted
+            result.preview = {"inserted": sample_keys(df, export.keys), "updated": [], "deleted": []}
         if dry_run:
             result.rows_in_table = old_count + result.inserted - result.deleted
         else:
@@ -251,6 +263,18 @@ class Exporter:
         for start in range(0, len(renamed), _BATCH):
             conn.execute(stmt, renamed.iloc[start : start + _BATCH].to_dict("records"))
         return len(keys_df)
+
+
+def sample_keys(df: pd.DataFrame, keys: Sequence[str], n: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+    """The first ``n`` keys of ``df`` as plain Python values (JSON- and metadata-friendly)."""
+    head = df[list(keys)].head(n)
+    return [{k: _plain(v) for k, v in row.items()} for row in head.to_dict("records")]
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _records(df: pd.DataFrame, fams: dict[str, str], dialect: str) -> Iterator[list[dict[str, Any]]]:

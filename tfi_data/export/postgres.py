@@ -9,7 +9,7 @@ batch by batch, so the client never holds a second full copy of the data.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
@@ -60,6 +60,7 @@ class Counts:
     inserted: int
     updated: int
     deleted: int
+    preview: dict[str, list[dict]] = field(default_factory=dict)
 
 
 def stage(conn: sa.Connection, target: sa.Table, df: pd.DataFrame) -> sa.Table:
@@ -84,6 +85,7 @@ def apply(
     delete: bool,
     dry_run: bool,
     check_deletes: Callable[[int], None],
+    preview_rows: int = 5,
 ) -> Counts:
     """Classify every row in one join pass, then write only the changed rows.
 
@@ -116,6 +118,11 @@ def apply(
     act = changes.c[flag]
     by_action = dict(conn.execute(sa.select(act, sa.func.count()).group_by(act)).all())
     counts = Counts(inserted=by_action.get("i", 0), updated=by_action.get("u", 0), deleted=by_action.get("d", 0))
+    key_cols = [changes.c[k] for k in keys]
+    counts.preview = {
+        name: [dict(r._mapping) for r in conn.execute(sa.select(*key_cols).where(act == code).limit(preview_rows))]
+        for name, code in (("inserted", "i"), ("updated", "u"), ("deleted", "d"))
+    }
     check_deletes(counts.deleted)
     if dry_run:
         return counts

@@ -170,6 +170,20 @@ def reflect(conn: sa.Connection, table: str, schema: str | None) -> sa.Table | N
     return sa.Table(table, sa.MetaData(), schema=schema, autoload_with=conn)
 
 
+def conform(df: pd.DataFrame, tbl: sa.Table, fams: dict[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Integer table columns take float data whose values are all whole numbers (pandas turns an
+    int column with a gap into floats) as Int64; anything fractional stays a type error."""
+    casts = {}
+    for name, fam in fams.items():
+        if fam == "float" and name in tbl.c and sql_family(tbl.c[name].type) == "int":
+            values = df[name].dropna()
+            if (values == values.round()).all():
+                casts[name] = df[name].astype("Int64")
+    if not casts:
+        return df, fams
+    return df.assign(**casts), {**fams, **dict.fromkeys(casts, "int")}
+
+
 def evolve(conn: sa.Connection, tbl: sa.Table, fams: dict[str, str], policy: str, where: str) -> sa.Table:
     """Check the data fits the existing table; add new columns when the policy allows."""
     existing = {c.name: c for c in tbl.columns}

@@ -147,22 +147,26 @@ def _load_op(details: PipelineDetails, source: Source) -> dg.OpDefinition:
 
 def _export_op(details: PipelineDetails, key: str, export: Export) -> dg.OpDefinition:
     def export_fn(context, frame):
-        result = context.resources.database.exporter().export(frame, export)
-        yield dg.AssetMaterialization(
-            asset_key=table_asset_key(export),
-            metadata={
-                "dagster/row_count": result.rows_in_table,
-                "inserted": result.inserted,
-                "updated": result.updated,
-                "deleted": result.deleted,
-                "unchanged": result.unchanged,
-                "mode": export.mode,
-                "duration_s": dg.MetadataValue.float(result.duration_s),
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[dg.TableColumn(str(c), str(t)) for c, t in frame.dtypes.items()]
-                ),
-            },
-        )
+        exporter = context.resources.database.exporter()
+        dry_run = context.op_config["dry_run"]
+        result = exporter.plan(frame, export) if dry_run else exporter.export(frame, export)
+        metadata = {
+            "dagster/row_count": result.rows_in_table,
+            "inserted": result.inserted,
+            "updated": result.updated,
+            "deleted": result.deleted,
+            "unchanged": result.unchanged,
+            "mode": export.mode,
+            "dry_run": dry_run,
+            "duration_s": dg.MetadataValue.float(result.duration_s),
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(str(c), str(t)) for c, t in frame.dtypes.items()]
+            ),
+            "preview": dg.MetadataValue.md(preview_markdown(result.preview)),
+        }
+        # Only a write materializes the table; a plan is an observation of what would change.
+        event = dg.AssetObservation if dry_run else dg.AssetMaterialization
+        yield event(asset_key=table_asset_key(export), metadata=metadata)
         yield dg.Output(result.to_dict())
 
     return _op(
@@ -172,5 +176,19 @@ def _export_op(details: PipelineDetails, key: str, export: Export) -> dg.OpDefin
         {"frame": dg.In(pd.DataFrame)},
         {"result": dg.Out(dict)},
         required_resource_keys={"database"},
+        config_schema={
+            "dry_run": dg.Field(bool, default_value=False, description="Plan only: report the counts, write nothing")
+        },
         description=f"{export.mode} into {export.qualified_name}",
     )
+
+
+def preview_markdown(preview: Mapping[str, list[dict]]) -> str:
+    """A small markdown table of sample keys per change kind."""
+    rows = [(kind, keys) for kind in ("inserted", "updated", "deleted") for keys in preview.get(kind, [])]
+    if not rows:
+        return "no changes"
+    columns = list(rows[0][1])
+    lines = ["| change | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += [f"| {kind} | " + " | ".join(str(k.get(c)) for c in columns) + " |" for kind, k in rows]
+    return "\n".join(lines)

@@ -242,3 +242,27 @@ def test_a_data_column_named_like_internal_bookkeeping_is_fine(db_url):
     spec = Export(table="t", keys=["id"], mode="sync")
     ex.export(df, spec)
     assert counts(ex.export(df.assign(tfi_action=["x", "z"]), spec)) == (0, 1, 0, 1, 2)
+
+
+def test_preview_names_keys_of_each_change(db_url):
+    ex = Exporter(db_url)
+    spec = Export(table="rides", keys=["day", "route"], mode="sync")
+    first = ex.export(BASE, spec)
+    assert len(first.preview["inserted"]) == 3
+    new = pd.concat([BASE.iloc[[0]], BASE.iloc[[1]].assign(riders=99), pd.DataFrame([{"day": "d", "route": "N"}])])
+    plan = ex.plan(new, spec)
+    assert plan.preview["inserted"] == [{"day": "d", "route": "N"}]
+    assert plan.preview["updated"] == [{"day": "2026-01-01", "route": "R2"}]
+    assert plan.preview["deleted"] == [{"day": "2026-01-02", "route": "R1"}]
+    assert ex.export(new, spec).preview == plan.preview
+
+
+def test_whole_floats_go_into_an_int_column_and_fractions_are_refused(db_url):
+    ex = Exporter(db_url)
+    spec = Export(table="rides", keys=["day", "route"], mode="merge")
+    ex.export(BASE, spec)
+    gap = BASE.assign(riders=[10.0, None, 31.0])  # what pandas makes of an int column with a gap
+    assert counts(ex.export(gap, spec)) == (0, 2, 0, 1, 3)
+    assert read(db_url, "rides", ["day", "route"])["riders"].tolist()[2] == 31
+    with pytest.raises(ExportError, match=r"column 'riders' is .* in the table but the data is float"):
+        ex.export(BASE.assign(riders=[1.5, 2.0, 3.0]), spec)

@@ -148,3 +148,29 @@ def test_the_cache_round_trips_dtypes(tmp_path):
         check(make())
 
     assert roundtrip.execute_in_process().success
+
+
+def test_export_ops_record_materializations_and_planned_observations(tmp_path, examples):
+    from tfi_data.orchestration import DatabaseResource, ParquetCacheIOManager
+
+    defs = build_definitions(discover(examples))
+    job = defs.resolve_job_def("stations")
+    resources = {
+        "database": DatabaseResource(url=f"sqlite:///{tmp_path / 'x.sqlite'}"),
+        "io_manager": ParquetCacheIOManager(base_path=str(tmp_path / "cache")),
+    }
+    planned = job.execute_in_process(
+        resources=resources, run_config={"ops": {"export_stations": {"config": {"dry_run": True}}}}
+    )
+    assert planned.asset_materializations_for_node("export_stations") == []
+    (obs,) = planned.asset_observations_for_node("export_stations")
+    assert obs.asset_key == dg.AssetKey(["tables", "stations"])
+    assert obs.metadata["inserted"].value == 5 and obs.metadata["dry_run"].value is True
+    assert "| inserted | 101 |" in obs.metadata["preview"].value
+
+    done = job.execute_in_process(resources=resources)
+    (mat,) = done.asset_materializations_for_node("export_stations")
+    assert mat.metadata["inserted"].value == 5 and mat.metadata["dagster/row_count"].value == 5
+    assert mat.metadata["duration_s"].value >= 0
+    (src,) = done.asset_observations_for_node("load_stations")
+    assert src.asset_key == dg.AssetKey(["sources", "stations", "stations"]) and src.metadata["rows"].value == 5
