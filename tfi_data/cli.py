@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
 
+from tfi_data import cache, settings
 from tfi_data.details import DetailsError
 from tfi_data.discovery import DataloaderError, discover
+from tfi_data.progress import LoadProgress
 
 _COLUMNS = ("pipeline", "table", "inserted", "updated", "deleted", "unchanged", "rows_in_table")
 
@@ -37,8 +40,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     rows, failed = [], []
     for details in _select(args.path, args.pipeline):
         pipeline = Pipeline(details, database_url=args.database, cache_dir=args.cache_dir)
-        result = pipeline.ingest(dry_run=args.dry_run, verbose=args.verbose)
+        progress = LoadProgress(details.name) if not args.json else None
+        with progress or contextlib.nullcontext():
+            result = pipeline.ingest(dry_run=args.dry_run, verbose=args.verbose, progress=progress)
         rows.extend(result.rows())
+        if result.skipped:
+            print(
+                f"tfi-data: pipeline {result.pipeline!r}: sources unchanged since the last run; skipped",
+                file=sys.stderr,
+            )
         if not result.success:
             failed.append(result)
             print(f"tfi-data: pipeline {result.pipeline!r} failed: {result.error}", file=sys.stderr)
@@ -49,6 +59,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.dry_run:
             print("(dry run: the counts are what a run would change; nothing was written)")
     return 1 if failed else 0
+
+
+def cmd_cache_prune(args: argparse.Namespace) -> int:
+    base = args.cache_dir or settings.cache_dir()
+    try:
+        age = cache.parse_duration(args.older_than)
+    except ValueError as exc:
+        print(f"tfi-data: --older-than: {exc}", file=sys.stderr)
+        return 2
+    pruned = cache.prune(base, age)
+    print(f"removed {pruned.runs} cached run(s), {pruned.bytes / 1e6:.1f} MB, older than {args.older_than} from {base}")
+    return 0
 
 
 def _table(rows: list[dict]) -> str:
@@ -76,6 +98,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="plan every export: print the counts, write nothing")
     run.add_argument("--verbose", action="store_true", help="show Dagster's event log")
     run.set_defaults(func=cmd_run)
+    cache_cmd = sub.add_parser("cache", help="manage the cache of op outputs")
+    cache_sub = cache_cmd.add_subparsers(dest="cache_command", required=True)
+    prune = cache_sub.add_parser("prune", help="remove cached runs older than a duration")
+    prune.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 90m, 12h, 7d, 2w")
+    prune.add_argument("--cache-dir", help="the cache (default: $TFI_CACHE_DIR or .tfi_cache)")
+    prune.set_defaults(func=cmd_cache_prune)
     lst = sub.add_parser("list", help="list the pipelines under a path")
     lst.add_argument("path")
     lst.set_defaults(func=cmd_list)

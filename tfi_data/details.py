@@ -169,7 +169,8 @@ class PipelineDetails:
     ``post_ingest(results: dict[str, dict])`` runs after every export with their counts.
     ``rules`` is a rules file path, a pandera ``DataFrameSchema`` (for a single source) or a dict
     of frame name -> schema. Relative paths resolve against ``base_dir`` (default: the directory
-    of the module that declared the details).
+    of the module that declared the details). ``skip_unchanged``: a run whose file sources are
+    identical to the last successful run's writes nothing and skips its loads and exports.
     """
 
     name: str
@@ -182,6 +183,8 @@ class PipelineDetails:
     schedule: str | None = None
     description: str | None = None
     base_dir: Path | None = None
+    # Skip a run when every (file) source is byte-for-byte what the last successful run read.
+    skip_unchanged: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name or ""):
@@ -232,6 +235,8 @@ class PipelineDetails:
             raise DetailsError("transformer: several sources need a transformer that combines them")
         if self.schedule is not None and (not isinstance(self.schedule, str) or len(self.schedule.split()) != 5):
             raise DetailsError(f"schedule: {self.schedule!r} is not a cron string of five fields (e.g. '0 6 * * *')")
+        if not isinstance(self.skip_unchanged, bool):
+            raise DetailsError(f"skip_unchanged: {self.skip_unchanged!r} must be True or False")
         if self.rules is not None and isinstance(self.rules, (str, Path)):
             object.__setattr__(self, "rules", str(self.rules))
 

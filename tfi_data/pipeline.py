@@ -11,7 +11,8 @@ import dagster as dg
 from tfi_data import settings
 from tfi_data.details import PipelineDetails
 from tfi_data.export import ExportResult
-from tfi_data.orchestration import DatabaseResource, ParquetCacheIOManager, build_job
+from tfi_data.orchestration import DatabaseResource, ParquetCacheIOManager, SourceLoader, build_job
+from tfi_data.orchestration.resources import Progress
 from tfi_data.transformer import export_key
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -24,6 +25,7 @@ class PipelineResult:
     exports: list[ExportResult] = field(default_factory=list)
     error: str | None = None
     run_id: str | None = None
+    skipped: bool = False  # skip_unchanged: every source was as the last successful run read it
 
     def rows(self) -> list[dict[str, Any]]:
         """One summary row per export: the shape of ``tfi-data run --json``."""
@@ -68,8 +70,16 @@ class Pipeline(Task):
     def build_job(self) -> dg.JobDefinition:
         return build_job(self.details)
 
-    def ingest(self, *, dry_run: bool = False, raise_on_error: bool = False, verbose: bool = False) -> PipelineResult:
-        """Run the pipeline in-process. ``dry_run``: every export only plans (counts, no writes)."""
+    def ingest(
+        self,
+        *,
+        dry_run: bool = False,
+        raise_on_error: bool = False,
+        verbose: bool = False,
+        progress: Progress | None = None,
+    ) -> PipelineResult:
+        """Run the pipeline in-process, its sources loaded concurrently. ``dry_run``: every
+        export only plans (counts, no writes). ``progress(source, event, rows)`` hears of loads."""
         job = self.build_job()
         run_config: dict[str, Any] = {} if verbose else dict(_QUIET)
         if dry_run:
@@ -80,6 +90,7 @@ class Pipeline(Task):
             resources={
                 "database": DatabaseResource(url=self.database_url),
                 "io_manager": ParquetCacheIOManager(base_path=self.cache_dir),
+                "loader": SourceLoader(concurrent=True, progress=progress, state_dir=self.cache_dir),
             },
             raise_on_error=raise_on_error,
         )
@@ -90,12 +101,14 @@ class Pipeline(Task):
                 exports.append(ExportResult(**result.output_for_node(node)))
             except dg.DagsterInvariantViolationError:  # the export did not run
                 continue
+        skipped = self.details.skip_unchanged and result.success and not exports
         return PipelineResult(
             pipeline=self.name,
             success=result.success,
             exports=exports,
             error=None if result.success else _failure_message(result),
             run_id=result.run_id,
+            skipped=skipped,
         )
 
     def run(self) -> PipelineResult:

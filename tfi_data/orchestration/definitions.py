@@ -11,7 +11,7 @@ from tfi_data import settings
 from tfi_data.details import PipelineDetails
 from tfi_data.orchestration.factory import build_job, source_asset_key, table_asset_key
 from tfi_data.orchestration.io_manager import ParquetCacheIOManager
-from tfi_data.orchestration.resources import database_from_env
+from tfi_data.orchestration.resources import DatabaseResource, SourceLoader, database_from_env
 
 
 def asset_specs(all_details: Sequence[PipelineDetails]) -> list[dg.AssetSpec]:
@@ -55,5 +55,30 @@ def build_definitions(all_details: Sequence[PipelineDetails]) -> dg.Definitions:
         resources={
             "database": database_from_env(),
             "io_manager": ParquetCacheIOManager(base_path=settings.cache_dir()),
+            # one process per step under the multiprocess executor: no threads needed there
+            "loader": SourceLoader(state_dir=settings.cache_dir()),
+        },
+    )
+
+
+def job_from_dataloaders(
+    path: str, pipeline: str, database_url: str | None = None, cache_dir: str | None = None
+) -> dg.JobDefinition:
+    """One pipeline's job with its resources bound, rebuilt from its dataloaders path: the
+    reconstructor for ``dg.build_reconstructable_job`` (runs and re-executions outside the code
+    location, e.g. with the multiprocess executor)."""
+    from tfi_data.discovery import discover  # the code location imports this module: keep it light
+
+    matches = [d for d in discover(path) if d.name == pipeline]
+    if not matches:
+        raise ValueError(f"no pipeline {pipeline!r} under {path}")
+    details = matches[0]
+    base = cache_dir or settings.cache_dir()
+    return build_job(
+        details,
+        resources={
+            "database": DatabaseResource(url=database_url or settings.database_url()),
+            "io_manager": ParquetCacheIOManager(base_path=base),
+            "loader": SourceLoader(state_dir=base),
         },
     )

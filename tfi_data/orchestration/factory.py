@@ -18,7 +18,7 @@ import dagster as dg
 import pandas as pd
 
 from tfi_data.details import Export, PipelineDetails, Source
-from tfi_data.loader import GeneralLoader
+from tfi_data.loader.fingerprint import same_content
 from tfi_data.transformer import export_key, transform
 from tfi_data.validation import Validator
 
@@ -49,7 +49,8 @@ def _op(
     return dg.OpDefinition(compute_fn=compute, name=name, ins=dict(ins), outs=dict(outs), **kw)
 
 
-def build_job(details: PipelineDetails) -> dg.JobDefinition:
+def build_job(details: PipelineDetails, resources: Mapping[str, Any] | None = None) -> dg.JobDefinition:
+    """The job of one pipeline; ``resources`` binds them to the job itself (else Definitions does)."""
     # Node name -> op. Op definition names must be unique in a code location, so they carry the
     # pipeline's name; the nodes keep the short names the design uses (load_x, validate, ...).
     nodes: dict[str, dg.OpDefinition] = {}
@@ -66,10 +67,35 @@ def build_job(details: PipelineDetails) -> dg.JobDefinition:
 
         nodes["pre_ingest"] = _op(details, "pre_ingest", pre_ingest, {}, {"done": dg.Out(dg.Nothing)})
 
+    gate = "pre_ingest" if details.pre_ingest is not None else None
+    if details.skip_unchanged:
+
+        def check_sources(context):
+            loader = context.resources.loader
+            current, last = loader.current_files(details), loader.last_success(details)
+            unchanged = current is not None and last is not None and sorted(current) == sorted(last)
+            if unchanged and all(same_content(current[n], last[n]) for n in current):
+                context.log.info("every source is unchanged since the last successful run: skipping")
+                return  # no output: every later step is skipped
+            yield dg.Output(current or {}, "sources")
+
+        nodes["check_sources"] = _op(
+            details,
+            "check_sources",
+            check_sources,
+            {"after": dg.In(dg.Nothing)} if gate else {},
+            {"sources": dg.Out(dict, is_required=False)},
+            required_resource_keys={"loader"},
+        )
+        if gate:
+            deps["check_sources"] = {"after": dg.DependencyDefinition(gate, "done")}
+        gate = "check_sources"
+
     for source in details.sources:
-        nodes[f"load_{source.name}"] = _load_op(details, source)
-        if details.pre_ingest is not None:
-            deps[f"load_{source.name}"] = {"after": dg.DependencyDefinition("pre_ingest", "done")}
+        nodes[f"load_{source.name}"] = _load_op(details, source, gated=gate is not None)
+        if gate:
+            output = "sources" if gate == "check_sources" else "done"
+            deps[f"load_{source.name}"] = {"after": dg.DependencyDefinition(gate, output)}
 
     # Where each frame comes from after each optional step.
     upstream = {n: (f"load_{n}", "result") for n in names}
@@ -114,33 +140,57 @@ def build_job(details: PipelineDetails) -> dg.JobDefinition:
         )
         deps["post_ingest"] = {k: dg.DependencyDefinition(f"export_{k}", "result") for k in keys}
 
+    if details.skip_unchanged:
+
+        def record_sources(context, sources):
+            context.resources.loader.remember(details, sources)
+
+        last = ["post_ingest"] if details.post_ingest is not None else [f"export_{k}" for k in keys]
+        nodes["record_sources"] = _op(
+            details,
+            "record_sources",
+            record_sources,
+            {"sources": dg.In(dict), **{f"after_{n}": dg.In(dg.Nothing) for n in last}},
+            {},
+            required_resource_keys={"loader"},
+        )
+        deps["record_sources"] = {
+            "sources": dg.DependencyDefinition("check_sources", "sources"),
+            **{f"after_{n}": dg.DependencyDefinition(n, "done" if n == "post_ingest" else "result") for n in last},
+        }
+
     graph = dg.GraphDefinition(
         name=details.name,
         node_defs=list(nodes.values()),
         dependencies={dg.NodeInvocation(op.name, alias=node): deps.get(node, {}) for node, op in nodes.items()},
         description=details.description,
     )
-    return graph.to_job(tags={"tfi_data/pipeline": details.name})
+    return graph.to_job(tags={"tfi_data/pipeline": details.name}, resource_defs=dict(resources or {}))
 
 
-def _load_op(details: PipelineDetails, source: Source) -> dg.OpDefinition:
+def _load_op(details: PipelineDetails, source: Source, *, gated: bool) -> dg.OpDefinition:
     def load(context, **_after):
-        frame = GeneralLoader(details.base_dir).load(source)
+        frame, fingerprint = context.resources.loader.load(details, source)
         context.log_event(
             dg.AssetObservation(
                 asset_key=source_asset_key(details, source),
-                metadata={"rows": len(frame), "columns": len(frame.columns), "kind": source.kind},
+                metadata={
+                    "rows": len(frame),
+                    "columns": len(frame.columns),
+                    "kind": source.kind,
+                    "fingerprint": dg.MetadataValue.json(fingerprint),
+                },
             )
         )
         return frame
 
-    ins = {"after": dg.In(dg.Nothing)} if details.pre_ingest is not None else {}
     return _op(
         details,
         f"load_{source.name}",
         load,
-        ins,
+        {"after": dg.In(dg.Nothing)} if gated else {},
         {"result": dg.Out(pd.DataFrame)},
+        required_resource_keys={"loader"},
         description=f"Read {source.kind} source {source.name!r}",
     )
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import dagster as dg
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
-from tfi_data import settings
+import dagster as dg
+import pandas as pd
+
+from tfi_data import cache, settings
+from tfi_data.details import PipelineDetails, Source
 from tfi_data.export import Exporter, make_engine
+from tfi_data.loader import GeneralLoader
+from tfi_data.loader.fingerprint import FILE_KINDS, data_fingerprint, file_fingerprint
+
+# progress(source name, what happened, rows or None)
+Progress = Callable[[str, str, int | None], None]
 
 
 class DatabaseResource(dg.ConfigurableResource):
@@ -22,3 +34,67 @@ def database_from_env() -> DatabaseResource:
     if settings.env(settings.DATABASE_URL_VAR):
         return DatabaseResource(url=dg.EnvVar(settings.DATABASE_URL_VAR))
     return DatabaseResource(url=settings.DEFAULT_DATABASE_URL)
+
+
+class SourceLoader:
+    """Loads sources for the load ops and keeps their fingerprints.
+
+    ``concurrent``: the first load op of a run starts every source of the pipeline in threads
+    (readers spend their time in pyarrow, I/O and the network, outside the GIL), so the
+    in-process executor loads sources in parallel like the multiprocess one does.
+    ``state_dir``: the cache base, where the last successful run's fingerprints are kept.
+    """
+
+    def __init__(self, *, concurrent: bool = False, progress: Progress | None = None, state_dir: str | None = None):
+        self.concurrent = concurrent
+        self.progress = progress
+        self.state_dir = state_dir or settings.cache_dir()
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], Future] = {}
+
+    def load(self, details: PipelineDetails, source: Source) -> tuple[pd.DataFrame, dict[str, Any]]:
+        if not self.concurrent or len(details.sources) == 1:
+            return self._load(details, source)
+        with self._lock:
+            if (details.name, source.name) not in self._pending:
+                pool = ThreadPoolExecutor(max_workers=min(8, len(details.sources)), thread_name_prefix="tfi-load")
+                for s in details.sources:
+                    self._pending[(details.name, s.name)] = pool.submit(self._load, details, s)
+                pool.shutdown(wait=False)
+            future = self._pending.pop((details.name, source.name))
+        return future.result()
+
+    def _load(self, details: PipelineDetails, source: Source) -> tuple[pd.DataFrame, dict[str, Any]]:
+        self._report(source.name, "loading", None)
+        loader = GeneralLoader(details.base_dir)
+        frame = loader.load(source)
+        if source.kind in FILE_KINDS:
+            fingerprint = file_fingerprint(loader.files(source))
+        else:
+            fingerprint = data_fingerprint(source, frame)
+        self._report(source.name, "loaded", len(frame))
+        return frame, fingerprint
+
+    def _report(self, name: str, what: str, rows: int | None) -> None:
+        if self.progress is not None:
+            self.progress(name, what, rows)
+
+    # -- skipping unchanged runs -----------------------------------------------------------
+
+    def current_files(self, details: PipelineDetails) -> dict[str, dict[str, Any]] | None:
+        """File fingerprints of every source, or None when a source is not a file (its change
+        can only be told by loading it)."""
+        if any(s.kind not in FILE_KINDS for s in details.sources):
+            return None
+        loader = GeneralLoader(details.base_dir)
+        return {s.name: file_fingerprint(loader.files(s)) for s in details.sources}
+
+    def last_success(self, details: PipelineDetails) -> dict[str, Any] | None:
+        path = self._state(details)
+        return cache.read_json(path) if path.exists() else None
+
+    def remember(self, details: PipelineDetails, fingerprints: dict[str, Any]) -> None:
+        cache.write_json(self._state(details), fingerprints)
+
+    def _state(self, details: PipelineDetails) -> Any:
+        return cache.location(self.state_dir).joinpath(cache.FINGERPRINTS, f"{details.name}.json")

@@ -1,0 +1,61 @@
+"""Progress of loads on a terminal: which sources are loading, for how long, what they read."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TextIO
+
+
+class LoadProgress:
+    """A ``progress(source, event, rows)`` callback that keeps one status line up to date on a
+    terminal and leaves a line per finished source. Does nothing when ``stream`` is not a tty."""
+
+    def __init__(self, pipeline: str, stream: TextIO | None = None, interval: float = 0.2) -> None:
+        self.pipeline = pipeline
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = interval
+        self._started: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, source: str, event: str, rows: int | None) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            if event == "loading":
+                self._started[source] = time.monotonic()
+            elif event == "loaded":
+                took = time.monotonic() - self._started.pop(source, time.monotonic())
+                self._write(f"\r\x1b[K{self.pipeline}: loaded {source}: {rows:,} rows in {took:.1f} s\n")
+            self._status()
+
+    def _status(self) -> None:
+        if self._started:
+            now = time.monotonic()
+            busy = ", ".join(f"{s} {now - t:.0f}s" for s, t in sorted(self._started.items()))
+            self._write(f"\r\x1b[K{self.pipeline}: loading {busy}")
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                self._status()
+
+    def __enter__(self) -> LoadProgress:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._tick, name="tfi-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._write("\r\x1b[K")
