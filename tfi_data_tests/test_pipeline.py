@@ -28,8 +28,9 @@ def test_examples_load_and_a_second_run_writes_nothing(db_url, examples):
     second = ingest_all(examples, db_url)
     assert summary(second) == {"ridership": [(0, 0, 0, 12, 12)], "stations": [(0, 0, 0, 5, 5)]}
     rows = table_rows(db_url, "ridership", "day, route")
-    assert rows[0][1:] == ("R1", 1520, 2280.0, 1.5)
-    assert rows[7][1:] == ("R2", None, None, None)  # the empty cells of the February file
+    # day, route, riders, revenue_eur, source_file (the glob's file of each row), revenue_per_rider
+    assert rows[0][1:] == ("R1", 1520, 2280.0, "data/ridership_2026-01.csv", 1.5)
+    assert rows[7][1:] == ("R2", None, None, "data/ridership_2026-02.csv", None)  # the February file's gaps
 
 
 def test_changing_sources_changes_exactly_the_expected_counts(db_url, examples):

@@ -14,7 +14,6 @@ from upath import UPath
 
 from tfi_data.details import Source
 
-FILE_KINDS = frozenset({"csv", "json", "jsonl", "parquet", "excel"})
 _CHUNK = 1 << 20
 
 

@@ -14,7 +14,8 @@ from tfi_data import cache, settings
 from tfi_data.details import PipelineDetails, Source
 from tfi_data.export import Exporter, make_engine
 from tfi_data.loader import GeneralLoader
-from tfi_data.loader.fingerprint import FILE_KINDS, data_fingerprint, file_fingerprint
+from tfi_data.loader.fingerprint import data_fingerprint, file_fingerprint
+from tfi_data.loader.general import FILE_KINDS
 
 # progress(source name, what happened, rows or None)
 Progress = Callable[[str, str, int | None], None]

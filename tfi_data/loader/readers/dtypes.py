@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,10 +37,58 @@ def standard_dtypes(read: Callable[..., pd.DataFrame], target: Any, options: Map
     A reader call that names its own ``dtype_backend`` is left alone."""
     if "dtype_backend" in options:
         return read(target, **options)
-    df = read(target, dtype_backend="pyarrow", **options)
+    return arrow_to_standard(read(target, dtype_backend="pyarrow", **options))
+
+
+def arrow_to_standard(df: pd.DataFrame) -> pd.DataFrame:
+    """The standard dtypes for a frame read with ``dtype_backend="pyarrow"``."""
     if not any(isinstance(t, pd.ArrowDtype) for t in df.dtypes):
         return df
     table = pa.Table.from_pandas(df, preserve_index=False)
     out = table.to_pandas(types_mapper=_arrow_to_standard, ignore_metadata=True)
     out.index = df.index
     return out
+
+
+def to_standard(df: pd.DataFrame) -> pd.DataFrame:
+    """Standard dtypes for a frame built from Python objects (parsed JSON, say). A column of mixed
+    types (an id that is sometimes a number, sometimes text) becomes text, as a CSV would read it;
+    a column of lists or objects, or of nulls only, is left as it is."""
+    out = df.copy(deep=False)
+    for i in range(df.shape[1]):  # by position: flattened names may repeat
+        column = df.iloc[:, i]
+        try:
+            arr = pa.array(column, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            text = [None if _is_null(v) else v if isinstance(v, str) else json.dumps(v) for v in column]
+            arr = pa.array(text, pa.string())
+        if _arrow_to_standard(arr.type) is not None:
+            converted = arr.to_pandas(types_mapper=_arrow_to_standard)
+            converted.index = df.index
+            out.isetitem(i, converted)
+    return out
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def concat_arrow(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Chunks (or pages) of one source as one frame of ``pd.ArrowDtype`` columns.
+
+    A column that is all null in a chunk has no real type there (pandas guesses text or object),
+    so the chunks where it has values decide; ``pd.concat`` would make such a column object.
+    """
+    tables = [pa.Table.from_pandas(df, preserve_index=False) for df in frames]
+    guessed = tables[0].schema
+    for n, table in enumerate(tables):
+        for i, column in enumerate(table.columns):
+            if column.null_count == len(column):
+                table = table.set_column(i, pa.field(table.field(i).name, pa.null()), pa.nulls(len(column)))
+        tables[n] = table
+    table = pa.concat_tables(tables, promote_options="permissive")
+    for i, field in enumerate(table.schema):
+        if pa.types.is_null(field.type) and field.name in guessed.names:  # null everywhere: keep the first guess
+            typ = guessed.field(field.name).type
+            table = table.set_column(i, pa.field(field.name, typ), pa.nulls(len(table), typ))
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
