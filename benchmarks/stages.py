@@ -9,7 +9,7 @@
 - validate: the Validator with about 20 checks on W1 vs the same Exporter time; target: at most
   25% (once rules exist for it).
 
-Each figure is the best of ``--repeat`` runs (default 3). Data comes from generate.py.
+Each figure is the best of ``--repeat`` runs (default 5). Data comes from generate.py.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_size_args(p)
     p.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/tfi_bench")
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args(argv)
     rows = rows_from_args(args)
     manifest = ensure(rows)

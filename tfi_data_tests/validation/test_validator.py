@@ -96,3 +96,21 @@ def test_rules_for_an_unknown_frame_are_an_error(tmp_path):
     path.write_text(RULES)
     with pytest.raises(RulesError, match=r"rules name frame\(s\) \['rides'\], but the sources are \['trips'\]"):
         Validator.from_rules(str(path), ["trips"])
+
+
+def test_a_pandera_schema_reports_by_its_own_check_names():
+    schema = pa.DataFrameSchema(
+        {"n": pa.Column(int, pa.Check.gt(0)), "s": pa.Column(str, nullable=True)},
+        checks=[pa.Check(lambda df: len(df) > 5)],
+    )
+    report = Validator.from_rules(schema, ["only"]).check({"only": pd.DataFrame({"n": [1, 0], "s": [1.5, None]})})
+    assert [(o.column, o.rule, o.level, o.failures) for o in report.outcomes] == [
+        ("n", "required", "error", 0),
+        ("n", "type", "error", 0),
+        ("n", "greater_than", "error", 1),
+        ("n", "nullable", "error", 0),  # pandera's columns are not nullable by default
+        ("s", "required", "error", 0),
+        ("s", "type", "error", 1),
+        (None, "<lambda>", "error", 1),
+    ]
+    assert report.errors[0].positions.tolist() == [1]
