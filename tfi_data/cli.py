@@ -7,11 +7,15 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tfi_data import cache, settings
 from tfi_data.details import DetailsError
 from tfi_data.discovery import DataloaderError, discover
+from tfi_data.loader import LoadError
 from tfi_data.progress import LoadProgress
+from tfi_data.transformer import TransformError
+from tfi_data.validation import RulesError
 
 _COLUMNS = ("pipeline", "table", "inserted", "updated", "deleted", "unchanged", "rows_in_table")
 
@@ -61,6 +65,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_infer(args: argparse.Namespace) -> int:
+    """Infer rules for what a pipeline exports; against an existing file, report drift and merge
+    only what is accepted with --update."""
+    from tfi_data.validation import infer_rules, merge_rules, rules_to_yaml
+    from tfi_data.validation.infer_frames import export_frames
+
+    (details,) = _select(args.path, args.pipeline)
+    target = args.output or (details.resolve(details.rules) if isinstance(details.rules, str) else None)
+    frames = export_frames(details)
+    keys = {e.frame_name: list(e.keys) for e in details.exports if e.keys}
+    if target is not None and Path(target).exists():
+        accept = () if args.update is None else ("all" if args.update == "all" else tuple(args.update.split(",")))
+        merged = merge_rules(
+            Path(target).read_text(encoding="utf-8"),
+            frames,
+            accept=accept,
+            margin=args.margin,
+            max_categories=args.max_categories,
+            path=target,
+        )
+        for finding in merged.findings:
+            mark = "merged" if finding in merged.applied else "drift"
+            print(f"{mark}: {finding}")
+        if merged.applied:
+            Path(target).write_text(merged.text, encoding="utf-8")
+        print(
+            f"{target}: {len(merged.findings)} finding(s), {len(merged.applied)} merged"
+            + ("" if merged.applied or not merged.findings else "; accept them with --update KINDS or --update all")
+        )
+        return 0
+    rules = infer_rules(frames, margin=args.margin, max_categories=args.max_categories, key_columns=keys)
+    text = rules_to_yaml(rules, frames)
+    if target is None:
+        print(text, end="")
+    else:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(text, encoding="utf-8")
+        print(f"wrote rules for {', '.join(sorted(frames))} to {target}")
+    return 0
+
+
 def cmd_cache_prune(args: argparse.Namespace) -> int:
     base = args.cache_dir or settings.cache_dir()
     try:
@@ -98,6 +143,20 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="plan every export: print the counts, write nothing")
     run.add_argument("--verbose", action="store_true", help="show Dagster's event log")
     run.set_defaults(func=cmd_run)
+    infer = sub.add_parser("infer", help="infer a rules file from what a pipeline exports, or report its drift")
+    infer.add_argument("path", help="a dataloaders directory or one dataloader module")
+    infer.add_argument("--pipeline", required=True)
+    infer.add_argument("-o", "--output", help="rules file (default: the pipeline's rules path, else stdout)")
+    infer.add_argument(
+        "--update",
+        nargs="?",
+        const="all",
+        metavar="KINDS",
+        help="merge accepted drift into the existing file: 'all' or kinds, e.g. new_column,out_of_range",
+    )
+    infer.add_argument("--margin", type=float, default=0.1, help="widen observed ranges by this share (0.1)")
+    infer.add_argument("--max-categories", type=int, default=20, help="most distinct values for 'allowed' (20)")
+    infer.set_defaults(func=cmd_infer)
     cache_cmd = sub.add_parser("cache", help="manage the cache of op outputs")
     cache_sub = cache_cmd.add_subparsers(dest="cache_command", required=True)
     prune = cache_sub.add_parser("prune", help="remove cached runs older than a duration")
@@ -114,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataloaderError, DetailsError) as exc:
+    except (DataloaderError, DetailsError, LoadError, TransformError, RulesError) as exc:
         print(f"tfi-data: {exc}", file=sys.stderr)
         return 2
 

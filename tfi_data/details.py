@@ -20,6 +20,7 @@ SOURCE_KINDS = ("csv", "json", "jsonl", "parquet", "excel", "sql", "http")
 EXPORT_MODES = ("append", "replace", "merge", "sync", "insert_new")
 # Modes that compare rows by key need keys.
 KEYED_MODES = ("merge", "sync", "insert_new")
+ON_INVALID = ("fail", "warn", "quarantine")
 SCHEMA_CHANGES = ("add_columns", "freeze")
 
 
@@ -185,6 +186,10 @@ class PipelineDetails:
     base_dir: Path | None = None
     # Skip a run when every (file) source is byte-for-byte what the last successful run read.
     skip_unchanged: bool = False
+    # What invalid data does: stop the run before any export, only be reported, or have its
+    # bad rows set aside in ``rejected_table`` while the valid rows are exported.
+    on_invalid: str = "fail"
+    rejected_table: str = "tfi_rejected"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name or ""):
@@ -235,6 +240,10 @@ class PipelineDetails:
             raise DetailsError("transformer: several sources need a transformer that combines them")
         if self.schedule is not None and (not isinstance(self.schedule, str) or len(self.schedule.split()) != 5):
             raise DetailsError(f"schedule: {self.schedule!r} is not a cron string of five fields (e.g. '0 6 * * *')")
+        if self.on_invalid not in ON_INVALID:
+            raise DetailsError(f"on_invalid: {self.on_invalid!r}; expected one of {', '.join(ON_INVALID)}")
+        if not isinstance(self.rejected_table, str) or not self.rejected_table.strip():
+            raise DetailsError(f"rejected_table: {self.rejected_table!r} must be a table name")
         if not isinstance(self.skip_unchanged, bool):
             raise DetailsError(f"skip_unchanged: {self.skip_unchanged!r} must be True or False")
         if self.rules is not None and isinstance(self.rules, (str, Path)):

@@ -74,7 +74,7 @@ def test_invalid_data_fails_validation_before_any_export(db_url, examples):
     (details,) = [d for d in discover(examples) if d.name == "stations"]
     result = Pipeline(details, database_url=db_url).ingest()
     assert not result.success
-    assert "validate: ValidationFailed" in result.error
+    assert "check_stations: ValidationFailed" in result.error  # the rules name the exported frame
     assert "column 'zone' check isin" in result.error and "'Z'" in result.error
     assert "column 'lat' check less_than_or_equal_to(90)" in result.error
     assert table_rows(db_url, "stations", "station_id") == before

@@ -12,6 +12,7 @@ from tfi_data.details import PipelineDetails
 from tfi_data.orchestration.factory import build_job, source_asset_key, table_asset_key
 from tfi_data.orchestration.io_manager import ParquetCacheIOManager
 from tfi_data.orchestration.resources import DatabaseResource, SourceLoader, database_from_env
+from tfi_data.validation import plan_rules
 
 
 def asset_specs(all_details: Sequence[PipelineDetails]) -> list[dg.AssetSpec]:
@@ -35,6 +36,37 @@ def asset_specs(all_details: Sequence[PipelineDetails]) -> list[dg.AssetSpec]:
     return specs
 
 
+def asset_checks(all_details: Sequence[PipelineDetails]) -> list[dg.AssetChecksDefinition]:
+    """The tables' ``rules`` and ``schema_drift`` checks, declared so the UI lists them. Each
+    pipeline's ``check_<table>`` step evaluates them in its runs."""
+    specs: dict[tuple[dg.AssetKey, str], dg.AssetCheckSpec] = {}
+    for details in all_details:
+        plan = plan_rules(
+            details.rules,
+            [s.name for s in details.sources],
+            [e.frame_name for e in details.exports],
+            resolve=details.resolve,
+        )
+        for export in details.exports:
+            if export.frame_name not in plan.exports:
+                continue
+            key = table_asset_key(export)
+            names = ["rules"] + (["schema_drift"] if plan.mapping is not None else [])
+            for name in names:
+                specs.setdefault(
+                    (key, name),
+                    dg.AssetCheckSpec(name, asset=key, description=f"evaluated by job {details.name!r}"),
+                )
+    if not specs:
+        return []
+
+    @dg.multi_asset_check(specs=[specs[k] for k in sorted(specs, key=lambda k: (k[0].to_user_string(), k[1]))])
+    def tfi_data_table_checks():
+        raise RuntimeError("these checks run inside their pipeline's job (step check_<table>): launch that job")
+
+    return [tfi_data_table_checks]
+
+
 def build_definitions(all_details: Sequence[PipelineDetails]) -> dg.Definitions:
     jobs = [build_job(d) for d in all_details]
     running = settings.env(settings.SCHEDULES_RUNNING_VAR) == "1"
@@ -50,6 +82,7 @@ def build_definitions(all_details: Sequence[PipelineDetails]) -> dg.Definitions:
     ]
     return dg.Definitions(
         assets=asset_specs(all_details),
+        asset_checks=asset_checks(all_details),
         jobs=jobs,
         schedules=schedules,
         resources={

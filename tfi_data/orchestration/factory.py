@@ -11,7 +11,7 @@ job snapshot, in every process.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -20,7 +20,16 @@ import pandas as pd
 from tfi_data.details import Export, PipelineDetails, Source
 from tfi_data.loader.fingerprint import same_content
 from tfi_data.transformer import export_key, transform
-from tfi_data.validation import Validator
+from tfi_data.validation import (
+    Enforced,
+    RulesPlan,
+    ValidationFailed,
+    Validator,
+    drift,
+    enforce,
+    plan_rules,
+    rejected_records,
+)
 
 
 def table_asset_key(export: Export) -> dg.AssetKey:
@@ -97,17 +106,28 @@ def build_job(details: PipelineDetails, resources: Mapping[str, Any] | None = No
             output = "sources" if gate == "check_sources" else "done"
             deps[f"load_{source.name}"] = {"after": dg.DependencyDefinition(gate, output)}
 
+    plan = plan_rules(details.rules, names, [e.frame_name for e in details.exports], resolve=details.resolve)
     # Where each frame comes from after each optional step.
     upstream = {n: (f"load_{n}", "result") for n in names}
-    if details.rules is not None:
+    if plan.sources:
+        checked = sorted(plan.sources)
 
         def validate(context, **frames):
-            validator = Validator.from_rules(details.rules, names, resolve=details.resolve)
-            for name, frame in validator.validate(frames).items():
-                yield dg.Output(frame, name)
+            result = enforce(Validator(plan.sources), {n: frames[n] for n in checked}, details.on_invalid)
+            yield from _rejected(context, details, result)
+            _log_report(context, result)
+            if result.stop:
+                raise ValidationFailed(result.report.records(), result=result.report)
+            for name in names:
+                yield dg.Output(result.frames.get(name, frames[name]), name)
 
         nodes["validate"] = _op(
-            details, "validate", validate, {n: dg.In() for n in names}, {n: dg.Out() for n in names}
+            details,
+            "validate",
+            validate,
+            {n: dg.In() for n in names},
+            {n: dg.Out() for n in names},
+            required_resource_keys={"database"},
         )
         deps["validate"] = {n: dg.DependencyDefinition(*upstream[n]) for n in names}
         upstream = {n: ("validate", n) for n in names}
@@ -126,9 +146,20 @@ def build_job(details: PipelineDetails, resources: Mapping[str, Any] | None = No
     else:
         frame_of = {k: upstream[names[0]] for k in keys}
 
+    checks = []
     for key, export in keys.items():
-        nodes[f"export_{key}"] = _export_op(details, key, export)
-        deps[f"export_{key}"] = {"frame": dg.DependencyDefinition(*frame_of[key])}
+        if export.frame_name in plan.exports:
+            nodes[f"check_{key}"] = _check_op(details, key, export, plan)
+            deps[f"check_{key}"] = {"frame": dg.DependencyDefinition(*frame_of[key])}
+            frame_of[key] = (f"check_{key}", "result")
+            checks.append(f"check_{key}")
+    for key, export in keys.items():
+        # No export starts before every table's checks are done: invalid data stops them all.
+        nodes[f"export_{key}"] = _export_op(details, key, export, after=checks)
+        deps[f"export_{key}"] = {
+            "frame": dg.DependencyDefinition(*frame_of[key]),
+            **{f"after_{c}": dg.DependencyDefinition(c, "result") for c in checks},
+        }
 
     if details.post_ingest is not None:
 
@@ -195,8 +226,92 @@ def _load_op(details: PipelineDetails, source: Source, *, gated: bool) -> dg.OpD
     )
 
 
-def _export_op(details: PipelineDetails, key: str, export: Export) -> dg.OpDefinition:
-    def export_fn(context, frame):
+def _check_op(details: PipelineDetails, key: str, export: Export, plan: RulesPlan) -> dg.OpDefinition:
+    """Check the frame going into one table: asset checks ``rules`` and ``schema_drift`` on the
+    table, quarantined rows to the rejected table, and the run stopped when the policy says so."""
+    name = export.frame_name
+    schema = plan.exports[name]
+
+    def check(context, frame):
+        result = enforce(Validator({name: schema}), {name: frame}, details.on_invalid)
+        yield from _rejected(context, details, result)
+        _log_report(context, result)
+        report = result.report
+        failed = report.failures
+        yield dg.AssetCheckEvaluation(
+            asset_key=table_asset_key(export),
+            check_name="rules",
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR if report.errors else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "errors": len(report.errors),
+                "warnings": len(report.warnings),
+                "checks": len(report.outcomes),
+                "rows": len(frame),
+                "rejected_rows": result.rejected_rows,
+                "on_invalid": details.on_invalid,
+                "failures": dg.MetadataValue.md(failures_markdown(report)),
+            },
+        )
+        if plan.mapping is not None:
+            findings = drift(plan.mapping, {name: frame})
+            yield dg.AssetCheckEvaluation(
+                asset_key=table_asset_key(export),
+                check_name="schema_drift",
+                passed=not findings,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "findings": len(findings),
+                    "drift": dg.MetadataValue.md("\n".join(f"- {f}" for f in findings) or "no drift"),
+                },
+            )
+        if result.stop:
+            raise ValidationFailed(report.records(), result=report)
+        yield dg.Output(result.frames[name], "result")
+
+    return _op(
+        details,
+        f"check_{key}",
+        check,
+        {"frame": dg.In(pd.DataFrame)},
+        {"result": dg.Out(pd.DataFrame)},
+        required_resource_keys={"database"},
+        description=f"Check the rules of {name!r} before it goes into {export.qualified_name}",
+    )
+
+
+def _rejected(context, details: PipelineDetails, result: Enforced) -> Iterator[Any]:
+    """Append quarantined rows to the pipeline's rejected table, in the export database."""
+    if not result.rejected:
+        return
+    frames = [rejected_records(details.name, context.run_id, n, r) for n, r in sorted(result.rejected.items())]
+    table = Export(table=details.rejected_table, mode="append")
+    written = context.resources.database.exporter().export(pd.concat(frames, ignore_index=True), table)
+    context.log.warning(f"{written.inserted} invalid row(s) set aside in {details.rejected_table!r}")
+    yield dg.AssetMaterialization(
+        asset_key=dg.AssetKey(["tables", details.rejected_table]),
+        metadata={"inserted": written.inserted, "dagster/row_count": written.rows_in_table},
+    )
+
+
+def _log_report(context, result: Enforced) -> None:
+    if result.report.failures:
+        context.log.warning(str(result.report))
+
+
+def failures_markdown(report: Any) -> str:
+    rows = report.failures
+    if not rows:
+        return f"all {len(report.outcomes)} checks passed"
+    lines = ["| level | column | check | failures | sample |", "|---|---|---|---|---|"]
+    for o in rows:
+        sample = ", ".join(repr(v) for v in o.values)[:80]
+        lines.append(f"| {o.level} | {o.column or '(table)'} | {o.rule} | {o.failures} | {sample} |")
+    return "\n".join(lines)
+
+
+def _export_op(details: PipelineDetails, key: str, export: Export, after: Sequence[str] = ()) -> dg.OpDefinition:
+    def export_fn(context, frame, **_after):
         exporter = context.resources.database.exporter()
         dry_run = context.op_config["dry_run"]
         result = exporter.plan(frame, export) if dry_run else exporter.export(frame, export)
@@ -223,7 +338,7 @@ def _export_op(details: PipelineDetails, key: str, export: Export) -> dg.OpDefin
         details,
         f"export_{key}",
         export_fn,
-        {"frame": dg.In(pd.DataFrame)},
+        {"frame": dg.In(pd.DataFrame), **{f"after_{c}": dg.In(dg.Nothing) for c in after}},
         {"result": dg.Out(dict)},
         required_resource_keys={"database"},
         config_schema={

@@ -231,7 +231,7 @@ class Validator:
             raise RulesError(f"rules: {rules!r} is not a rules file path, a DataFrameSchema or a dict of them")
         unknown = sorted(set(schemas) - set(frame_names))
         if unknown:
-            raise RulesError(f"rules name frame(s) {unknown}, but the sources are {sorted(frame_names)}")
+            raise RulesError(f"rules name frame(s) {unknown}, but the pipeline's frames are {sorted(frame_names)}")
         return cls(schemas)
 
     def check(self, frames: Mapping[str, pd.DataFrame]) -> Report:

@@ -28,12 +28,12 @@ def test_one_job_per_pipeline_with_the_designed_graph(examples):
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("ridership")
     assert sorted(n.name for n in job.graph.nodes) == [
+        "check_ridership",
         "export_ridership",
         "load_ridership",
         "post_ingest",
         "pre_ingest",
         "transform",
-        "validate",
     ]
     ds = job.graph.dependency_structure
 
@@ -41,15 +41,17 @@ def test_one_job_per_pipeline_with_the_designed_graph(examples):
         return sorted(o.node_name for outs in ds.input_to_upstream_outputs_for_node(node).values() for o in outs)
 
     assert upstream("load_ridership") == ["pre_ingest"]
-    assert upstream("validate") == ["load_ridership"]
-    assert upstream("transform") == ["validate"]
-    assert upstream("export_ridership") == ["transform"]
+    assert upstream("transform") == ["load_ridership"]
+    assert upstream("check_ridership") == ["transform"]  # the rules name the exported frame
+    assert upstream("export_ridership") == ["check_ridership", "check_ridership"]  # its frame, and the gate
     assert upstream("post_ingest") == ["export_ridership"]
     stations = defs.resolve_job_def("stations")
-    assert sorted(n.name for n in stations.graph.nodes) == ["export_stations", "load_stations", "validate"]
+    assert sorted(n.name for n in stations.graph.nodes) == ["check_stations", "export_stations", "load_stations"]
     assert [s.name for s in defs.schedules] == ["ridership_schedule"]
     keys = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}
     assert keys == {"sources/ridership/ridership", "sources/stations/stations", "tables/ridership", "tables/stations"}
+    checks = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    assert checks == {(t, c) for t in ("tables/ridership", "tables/stations") for c in ("rules", "schema_drift")}
     table = next(s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey(["tables", "ridership"]))
     assert {d.asset_key for d in table.deps} == {dg.AssetKey(["sources", "ridership", "ridership"])}
 
@@ -80,7 +82,7 @@ def test_dagster_definitions_validate_fails_on_a_broken_dataloader(tmp_path, exa
 
 
 @pytest.mark.slow
-def test_dagster_job_execute_with_instance_storage_on_postgres(tmp_path, pg_url, examples):
+def test_dagster_job_execute_with_instance_storage_on_postgres(tmp_path, pg_url, examples, monkeypatch):
     """`dagster job execute` through the repo's dagster.yaml: runs and events land in PostgreSQL."""
     home = tmp_path / "home"
     home.mkdir()
@@ -109,14 +111,14 @@ def test_dagster_job_execute_with_instance_storage_on_postgres(tmp_path, pg_url,
     engine.dispose()
     assert runs == [("stations", "SUCCESS")]
 
-    old = os.environ.get("DAGSTER_HOME")
-    os.environ.update({k: v for k, v in env.items() if k.startswith("DAGSTER_")})
-    try:
-        with dg.DagsterInstance.get() as instance:
-            event = instance.get_latest_materialization_event(dg.AssetKey(["tables", "stations"]))
-    finally:
-        if old is None:
-            os.environ.pop("DAGSTER_HOME")
+    for name, value in env.items():
+        if name.startswith("DAGSTER_"):
+            monkeypatch.setenv(name, value)
+    check_key = dg.AssetCheckKey(dg.AssetKey(["tables", "stations"]), "rules")
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["tables", "stations"]))
+        check = instance.event_log_storage.get_latest_asset_check_execution_by_key([check_key])[check_key]
+    assert check.status.value == "SUCCEEDED"
     meta = event.asset_materialization.metadata
     assert meta["inserted"].value == 5 and meta["dagster/row_count"].value == 5
     assert [c.name for c in meta["dagster/column_schema"].schema.columns][:2] == ["station_id", "name"]

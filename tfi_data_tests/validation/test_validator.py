@@ -94,7 +94,9 @@ def test_bad_rules_files_name_path_and_entry(tmp_path, text, message):
 def test_rules_for_an_unknown_frame_are_an_error(tmp_path):
     path = tmp_path / "rules.yaml"
     path.write_text(RULES)
-    with pytest.raises(RulesError, match=r"rules name frame\(s\) \['rides'\], but the sources are \['trips'\]"):
+    with pytest.raises(
+        RulesError, match=r"rules name frame\(s\) \['rides'\], but the pipeline's frames are \['trips'\]"
+    ):
         Validator.from_rules(str(path), ["trips"])
 
 
