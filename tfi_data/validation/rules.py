@@ -1,6 +1,7 @@
 """The rules file: a person-readable YAML file compiled to pandera schemas.
 
-Top-level keys are frame names (a pipeline's source names)::
+Top-level keys are frame names: an export's frame (by default its table: checked after the
+transformer) or a source's name (checked as loaded, before it)::
 
     ridership:
       strict: false              # true: columns not listed here are an error

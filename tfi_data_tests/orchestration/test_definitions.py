@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -123,33 +122,6 @@ def test_dagster_job_execute_with_instance_storage_on_postgres(tmp_path, pg_url,
     assert meta["inserted"].value == 5 and meta["dagster/row_count"].value == 5
     assert [c.name for c in meta["dagster/column_schema"].schema.columns][:2] == ["station_id", "name"]
     assert pg_url.split("@")[0] not in str(meta)  # no connection string in metadata
-
-
-def test_the_cache_round_trips_dtypes(tmp_path):
-    from tfi_data.orchestration.io_manager import ParquetCacheIOManager
-
-    df = pd.DataFrame(
-        {
-            "i": pd.array([1, None], dtype="Int64"),
-            "c": pd.Categorical(["a", "b"]),
-            "tz": pd.to_datetime(["2026-01-01", "2026-01-02"]).tz_localize("Europe/Dublin"),
-            "s": pd.array(["x", None], dtype="string"),
-        }
-    )
-
-    @dg.op
-    def make() -> pd.DataFrame:
-        return df
-
-    @dg.op
-    def check(frame: pd.DataFrame) -> None:
-        pd.testing.assert_frame_equal(frame, df)
-
-    @dg.job(resource_defs={"io_manager": ParquetCacheIOManager(base_path=str(tmp_path))})
-    def roundtrip():
-        check(make())
-
-    assert roundtrip.execute_in_process().success
 
 
 def test_export_ops_record_materializations_and_planned_observations(tmp_path, examples):
