@@ -139,3 +139,24 @@ def test_infer_writes_rules_that_pass_then_reports_drift_and_merges_only_on_upda
     merged = run_cli("infer", str(examples), "--pipeline", "stations", "--update", "new_category", cwd=tmp_path)
     assert "merged: stations: zone: new_category" in merged.stdout
     assert "# reviewed by hand" in rules.read_text() and "D" in rules.read_text().split("zone:")[1].split("\n")[0]
+
+
+def test_no_export_starts_before_every_tables_checks_passed(tmp_path, sqlite_url):
+    rules = RULES + "\nlong:\n  columns:\n    km: {type: float, max: 3}\n"
+    (tmp_path / "trips.csv").write_text(DATA)
+    (tmp_path / "rules.yaml").write_text(rules)
+    details = PipelineDetails(
+        name="two",
+        sources=[Source.csv("trips", "trips.csv")],
+        rules="rules.yaml",
+        transformer=lambda f: {"trips": f["trips"].iloc[[0]], "long": f["trips"]},
+        exports=[Export(table="trips", keys=["id"]), Export(table="long", keys=["id"])],
+        base_dir=tmp_path,
+    )
+    job = Pipeline(details, database_url=sqlite_url).build_job()
+    ds = job.graph.dependency_structure
+    gates = {o.node_name for outs in ds.input_to_upstream_outputs_for_node("export_trips").values() for o in outs}
+    assert gates == {"check_trips", "check_long"}
+    result = Pipeline(details, database_url=sqlite_url).ingest()
+    assert not result.success and "check_long" in result.error
+    assert not sa.inspect(sa.create_engine(sqlite_url)).has_table("trips")  # valid, but never written

@@ -1,11 +1,12 @@
 """Factory: one PipelineDetails -> one Dagster job.
 
-    pre_ingest -> load_<source> (one op per source) -> validate -> transform
-               -> export_<table> (one op per export) -> post_ingest
+    pre_ingest -> [check_sources] -> load_<source> (one op per source) -> validate -> transform
+               -> check_<table> -> export_<table> (one op per export) -> post_ingest -> [record_sources]
 
-``pre_ingest``/``post_ingest`` exist when the details declare them, ``validate`` when they
-declare rules, ``transform`` when they declare a transformer. Deterministic: same details, same
-job snapshot, in every process.
+``pre_ingest``/``post_ingest`` exist when the details declare them, ``transform`` when they
+declare a transformer, ``validate`` when rules name a source, ``check_<table>`` when rules name
+the frame an export writes, ``check_sources``/``record_sources`` with ``skip_unchanged``.
+Deterministic: same details, same job snapshot, in every process.
 """
 
 from __future__ import annotations
@@ -155,10 +156,11 @@ def build_job(details: PipelineDetails, resources: Mapping[str, Any] | None = No
             checks.append(f"check_{key}")
     for key, export in keys.items():
         # No export starts before every table's checks are done: invalid data stops them all.
-        nodes[f"export_{key}"] = _export_op(details, key, export, after=checks)
+        others = [c for c in checks if c != f"check_{key}"]
+        nodes[f"export_{key}"] = _export_op(details, key, export, after=others)
         deps[f"export_{key}"] = {
             "frame": dg.DependencyDefinition(*frame_of[key]),
-            **{f"after_{c}": dg.DependencyDefinition(c, "result") for c in checks},
+            **{f"after_{c}": dg.DependencyDefinition(c, "result") for c in others},
         }
 
     if details.post_ingest is not None:
