@@ -2,6 +2,7 @@
 
 import os
 import pty
+import re
 import subprocess
 import sys
 import threading
@@ -85,6 +86,7 @@ def test_progress_shows_on_a_terminal_only(tmp_path, examples):
     shown = _run_in_terminal(["run", str(examples)], tmp_path)
     assert "stations: loaded stations: 5 rows in" in shown
     assert "ridership: loaded ridership: 12 rows in" in shown
+    assert re.search(r"stations: loading stations \d+s, [\d.]+ of [\d.]+ MB \(\d+%\)", shown)  # bytes read
     quiet_json = _run_in_terminal(["run", str(examples), "--json"], tmp_path)
     assert "loaded" not in quiet_json and '"pipeline": "stations"' in quiet_json
     piped = subprocess.run(

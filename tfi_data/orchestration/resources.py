@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,7 +18,7 @@ from tfi_data.loader import GeneralLoader
 from tfi_data.loader.fingerprint import data_fingerprint, file_fingerprint
 from tfi_data.loader.general import FILE_KINDS
 
-# progress(source name, what happened, rows or None)
+# progress(source name, "loading", bytes to read or None) and (source name, "loaded", rows)
 Progress = Callable[[str, str, int | None], None]
 
 
@@ -66,14 +67,13 @@ class SourceLoader:
         return future.result()
 
     def _load(self, details: PipelineDetails, source: Source) -> tuple[pd.DataFrame, dict[str, Any]]:
-        self._report(source.name, "loading", None)
         loader = GeneralLoader(details.base_dir)
+        files = loader.files(source) if source.kind in FILE_KINDS else []
+        local = [f for f in files if isinstance(f, os.PathLike)]
+        self._report(source.name, "loading", sum(os.path.getsize(f) for f in local) if local else None)
         frame = loader.load(source)
-        if source.kind in FILE_KINDS:
-            fingerprint = file_fingerprint(loader.files(source))
-        else:
-            fingerprint = data_fingerprint(source, frame)
         self._report(source.name, "loaded", len(frame))
+        fingerprint = file_fingerprint(files) if files else data_fingerprint(source, frame)
         return frame, fingerprint
 
     def _report(self, name: str, what: str, rows: int | None) -> None:
