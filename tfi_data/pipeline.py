@@ -79,7 +79,8 @@ class Pipeline(Task):
         progress: Progress | None = None,
     ) -> PipelineResult:
         """Run the pipeline in-process, its sources loaded concurrently. ``dry_run``: every
-        export only plans (counts, no writes). ``progress(source, event, rows)`` hears of loads."""
+        export only plans (counts, no writes). ``progress(source, event, count)`` hears of loads:
+        "loading" with the bytes to read, "loaded" with the rows read."""
         job = self.build_job()
         run_config: dict[str, Any] = {} if verbose else dict(_QUIET)
         if dry_run:
