@@ -22,13 +22,6 @@ def env(name: str) -> str | None:
     return value if value else None
 
 
-def require_env(name: str, what: str) -> str:
-    value = env(name)
-    if value is None:
-        raise KeyError(f"{what}: environment variable {name} is not set")
-    return value
-
-
 def database_url() -> str:
     return env(DATABASE_URL_VAR) or DEFAULT_DATABASE_URL
 

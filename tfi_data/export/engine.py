@@ -6,14 +6,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 
-def make_engine(url: str | sa.URL) -> sa.Engine:
-    """An engine whose transactions serialize writers to the same database file/table.
-
-    ``postgresql://`` is taken to mean psycopg 3 (the driver tfi-data ships with).
-    """
+def database_url(url: str | sa.URL) -> sa.URL:
+    """A SQLAlchemy URL, ``postgresql://`` taken to mean psycopg 3 (the driver tfi-data ships)."""
     u = make_url(url)
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")
+    return u
+
+
+def make_engine(url: str | sa.URL) -> sa.Engine:
+    """An engine whose transactions serialize writers to the same database file/table."""
+    u = database_url(url)
     # No pool: an export is one transaction on one connection, and an Exporter that is simply
     # dropped must not leave idle connections behind on the server.
     if u.get_backend_name() == "sqlite":

@@ -16,9 +16,8 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from tfi_data.export.engine import safe_url
+from tfi_data.export.engine import database_url, safe_url
 from tfi_data.loader.readers.dtypes import concat_arrow, standard_dtypes
 from tfi_data.settings import env
 
@@ -59,14 +58,10 @@ def _database_url(url_env: str | None, url: str | sa.URL | None) -> sa.URL:
     if not url:
         raise ValueError("a SQL source needs url_env=... naming an environment variable (or url=...)")
     try:
-        parsed = make_url(url)
+        return database_url(url)
     except Exception as exc:  # SQLAlchemy's message does not repeat the URL
         where = f"environment variable {url_env}" if url_env else "url="
         raise ValueError(f"{where}: not a database URL: {exc}") from None
-    if parsed.drivername in ("postgresql", "postgres"):
-        # tfi-data ships psycopg 3, like the Exporter's engines.
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
 
 
 def _statement(target: str) -> tuple[sa.Executable, str]:
