@@ -14,7 +14,7 @@ COPY tfi_data ./tfi_data
 RUN pip install --no-cache-dir .
 COPY examples ./examples
 COPY workspace.yaml ./
-COPY dagster.yaml ${DAGSTER_HOME}/dagster.yaml
+COPY deploy/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
 
 EXPOSE 4000
 # The code server; the webserver and daemon run the same image with another command.

@@ -85,7 +85,7 @@ def test_dagster_job_execute_with_instance_storage_on_postgres(tmp_path, pg_url,
     """`dagster job execute` through the repo's dagster.yaml: runs and events land in PostgreSQL."""
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
     u = make_url(pg_url)
     exported = f"sqlite:///{tmp_path / 'exported.sqlite'}"
     env = {
