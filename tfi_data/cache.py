@@ -8,6 +8,7 @@ Knows nothing of Dagster: the IO manager and ``tfi-data cache prune`` both use i
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -68,6 +69,16 @@ def _unstorable(df: pd.DataFrame) -> str | None:
     return None
 
 
+def remove_run(base: str | Path, run_id: str) -> int:
+    """Remove one run's cached outputs; the bytes freed."""
+    run_dir = location(base).joinpath(run_id)
+    if not run_dir.exists():
+        return 0
+    size = sum(f.stat().st_size for f in _files(run_dir))
+    run_dir.fs.rm(run_dir.path, recursive=True)
+    return size
+
+
 def read_frame(path: UPath) -> pd.DataFrame:
     if path.protocol in ("", "file", "local"):
         return pd.read_parquet(str(path))  # a local path lets pyarrow memory-map the file
@@ -76,8 +87,16 @@ def read_frame(path: UPath) -> pd.DataFrame:
 
 
 def write_json(path: UPath, value: Any) -> None:
+    """Written whole or not at all: a crash never leaves half a file behind (local paths go
+    through a temporary file and a rename; object stores write objects whole)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, default=str), encoding="utf-8")
+    text = json.dumps(value, default=str)
+    if path.protocol in ("", "file", "local"):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp.path, path.path)
+    else:
+        path.write_text(text, encoding="utf-8")
 
 
 def read_json(path: UPath) -> Any:

@@ -21,6 +21,8 @@ EXPORT_MODES = ("append", "replace", "merge", "sync", "insert_new")
 # Modes that compare rows by key need keys.
 KEYED_MODES = ("merge", "sync", "insert_new")
 ON_INVALID = ("fail", "warn", "quarantine")
+# How a pipeline's job runs its steps: all in the run's process, or one process per step.
+EXECUTORS = ("in_process", "multiprocess")
 SCHEMA_CHANGES = ("add_columns", "freeze")
 
 
@@ -147,6 +149,15 @@ class Export:
         return f"{self.schema}.{self.table}" if self.schema else self.table
 
 
+def _check_timezone(name: object) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(str(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise DetailsError(f"timezone: {name!r} is not an IANA time zone (e.g. 'Europe/Dublin', 'UTC')") from None
+
+
 def _caller_dir() -> Path:
     """Directory of the module that constructed the details (for relative source paths)."""
     frame = inspect.currentframe()
@@ -190,6 +201,13 @@ class PipelineDetails:
     # bad rows set aside in ``rejected_table`` while the valid rows are exported.
     on_invalid: str = "fail"
     rejected_table: str = "tfi_rejected"
+    # The schedule's time zone (IANA name, e.g. "Europe/Dublin"); default UTC.
+    timezone: str | None = None
+    # "in_process" (default: small work, fast start) or "multiprocess" (one process per step).
+    executor: str = "in_process"
+    # Shown on the table assets in Dagster: owners ("team:data", e-mail addresses) and tags.
+    owners: Sequence[str] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name or ""):
@@ -240,6 +258,18 @@ class PipelineDetails:
             raise DetailsError("transformer: several sources need a transformer that combines them")
         if self.schedule is not None and (not isinstance(self.schedule, str) or len(self.schedule.split()) != 5):
             raise DetailsError(f"schedule: {self.schedule!r} is not a cron string of five fields (e.g. '0 6 * * *')")
+        if self.timezone is not None:
+            _check_timezone(self.timezone)
+        if self.executor not in EXECUTORS:
+            raise DetailsError(f"executor: {self.executor!r}; expected one of {', '.join(EXECUTORS)}")
+        if isinstance(self.owners, str) or not all(isinstance(o, str) and o for o in self.owners):
+            raise DetailsError(f"owners: {self.owners!r} must be a list of names (e.g. ['team:data'])")
+        object.__setattr__(self, "owners", tuple(self.owners))
+        if not isinstance(self.tags, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.tags.items()
+        ):
+            raise DetailsError(f"tags: {self.tags!r} must be a dict of strings")
+        object.__setattr__(self, "tags", dict(self.tags))
         if self.on_invalid not in ON_INVALID:
             raise DetailsError(f"on_invalid: {self.on_invalid!r}; expected one of {', '.join(ON_INVALID)}")
         if not isinstance(self.rejected_table, str) or not self.rejected_table.strip():

@@ -10,6 +10,10 @@ from pathlib import Path
 
 from tfi_data.details import PipelineDetails
 
+# Dataloader modules are imported under this package name, so a dataloader's
+# ``logging.getLogger(__name__)`` is a child of it: Dagster captures it into the run's events.
+DATALOADER_LOGGERS = "tfi_dataloaders"
+
 
 class DataloaderError(RuntimeError):
     """A dataloader module could not be imported, or its details clash with another's."""
@@ -30,7 +34,7 @@ def load_module_details(file: Path) -> list[PipelineDetails]:
     """Import one dataloader module and return its module-level PipelineDetails, by name."""
     # A stable, unique module name per file, so two dataloaders called utils.py do not clash.
     digest = hashlib.sha1(str(file).encode()).hexdigest()[:10]
-    mod_name = f"tfi_dataloaders.{file.stem}_{digest}"
+    mod_name = f"{DATALOADER_LOGGERS}.{file.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(mod_name, file)
     if spec is None or spec.loader is None:
         raise DataloaderError(f"{file}: not an importable Python module")

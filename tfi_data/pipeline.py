@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from tfi_data import settings
+from tfi_data import cache, settings
 from tfi_data.details import PipelineDetails
+from tfi_data.discovery import DATALOADER_LOGGERS
 from tfi_data.export import ExportResult
-from tfi_data.orchestration import DatabaseResource, ParquetCacheIOManager, SourceLoader, build_job
+from tfi_data.orchestration import SourceLoader, pipeline_definitions
+from tfi_data.orchestration.factory import graph_name
 from tfi_data.orchestration.resources import Progress
 from tfi_data.transformer import export_key
 
@@ -53,7 +63,8 @@ class Task:
 
 
 class Pipeline(Task):
-    """Builds the Dagster job for one PipelineDetails and runs it in-process."""
+    """Builds the Dagster definitions of one PipelineDetails; runs them in-process (``ingest``) or
+    submits a run to the Dagster instance (``launch``)."""
 
     def __init__(
         self,
@@ -67,8 +78,13 @@ class Pipeline(Task):
         self.database_url = database_url or settings.database_url()
         self.cache_dir = cache_dir or settings.cache_dir()
 
+    def definitions(self, loader: SourceLoader | None = None) -> dg.Definitions:
+        return pipeline_definitions(
+            self.details, database_url=self.database_url, cache_dir=self.cache_dir, loader=loader
+        )
+
     def build_job(self) -> dg.JobDefinition:
-        return build_job(self.details)
+        return self.definitions().resolve_job_def(self.name)
 
     def ingest(
         self,
@@ -77,31 +93,30 @@ class Pipeline(Task):
         raise_on_error: bool = False,
         verbose: bool = False,
         progress: Progress | None = None,
+        keep_cache: bool = False,
     ) -> PipelineResult:
         """Run the pipeline in-process, its sources loaded concurrently. ``dry_run``: every
-        export only plans (counts, no writes). ``progress(source, event, count)`` hears of loads:
-        "loading" with the bytes to read, "loaded" with the rows read."""
-        job = self.build_job()
+        export only plans (counts, no writes, no side effect anywhere). ``progress(source, event,
+        count)`` hears of loads: "loading" with the bytes to read, "loaded" with the rows read.
+        The run's cached outputs are removed after a success unless ``keep_cache``. With
+        ``DAGSTER_HOME`` set the run is recorded in that instance (it shows in the UI)."""
+        loader = SourceLoader(concurrent=True, progress=progress, state_dir=self.cache_dir)
+        job = self.definitions(loader).resolve_job_def(self.name)
         run_config: dict[str, Any] = {} if verbose else dict(_QUIET)
         if dry_run:
-            run_config["ops"] = {f"export_{export_key(e)}": {"config": {"dry_run": True}} for e in self.details.exports}
-        result = job.execute_in_process(
-            run_config=run_config,
-            instance=dg.DagsterInstance.ephemeral(),
-            resources={
-                "database": DatabaseResource(url=self.database_url),
-                "io_manager": ParquetCacheIOManager(base_path=self.cache_dir),
-                "loader": SourceLoader(concurrent=True, progress=progress, state_dir=self.cache_dir),
-            },
-            raise_on_error=raise_on_error,
-        )
+            run_config["ops"] = {graph_name(self.details): {"ops": _dry_run_config(job)}}
+        with _instance() as instance:
+            result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=raise_on_error)
         exports = []
         for export in self.details.exports:
-            node = f"export_{export_key(export)}"
             try:
-                exports.append(ExportResult(**result.output_for_node(node)))
+                payload = result.output_for_node(f"{graph_name(self.details)}.export_{export_key(export)}", "result")
             except dg.DagsterInvariantViolationError:  # the export did not run
                 continue
+            if payload is not None:
+                exports.append(ExportResult(**payload["export"]))
+        if result.success and not keep_cache:
+            cache.remove_run(self.cache_dir, result.run_id)
         skipped = self.details.skip_unchanged and result.success and not exports
         return PipelineResult(
             pipeline=self.name,
@@ -112,8 +127,89 @@ class Pipeline(Task):
             skipped=skipped,
         )
 
+    def launch(self, *, wait: bool = False, dataloaders: str | Path | None = None, timeout: float = 3600) -> Launched:
+        """Submit a run of the pipeline's job to the Dagster instance of ``DAGSTER_HOME``, as the
+        UI does: queued, then started by the daemon in the code location it serves. ``dataloaders``:
+        the directory that code location discovers (default ``TFI_DATALOADERS_DIR``, else the
+        details' own directory). ``wait``: poll until the run ends."""
+        return launch(
+            self.name,
+            dataloaders or settings.env(settings.DATALOADERS_DIR_VAR) or self.details.base_dir,
+            wait=wait,
+            timeout=timeout,
+        )
+
     def run(self) -> PipelineResult:
         return self.ingest()
+
+
+@dataclass
+class Launched:
+    run_id: str
+    status: str  # QUEUED, STARTED, SUCCESS, FAILURE, CANCELED, ...
+
+    @property
+    def success(self) -> bool:
+        return self.status == "SUCCESS"
+
+
+def launch(job: str, dataloaders: str | Path, *, wait: bool = False, timeout: float = 3600) -> Launched:
+    """Submit a run of ``job`` through Dagster's own ``dagster job launch`` (the run coordinator of
+    the instance queues it; the daemon starts it)."""
+    if not settings.env("DAGSTER_HOME"):
+        raise LaunchError("launch needs DAGSTER_HOME: the Dagster instance the daemon and the UI use")
+    run_id = str(uuid.uuid4())
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "job",
+        "launch",
+        "-m",
+        "tfi_data.definitions",
+        "--location",
+        settings.CODE_LOCATION,
+        "-j",
+        job,
+        "--run-id",
+        run_id,
+    ]
+    env = {**os.environ, settings.DATALOADERS_DIR_VAR: str(Path(dataloaders).resolve())}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        lines = [line for line in (done.stderr or done.stdout).strip().splitlines() if line.strip()]
+        raise LaunchError(f"dagster job launch {job!r} failed: {lines[-1] if lines else done.returncode}")
+    with dg.DagsterInstance.get() as instance:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = instance.get_run_by_id(run_id)
+            status = run.status.value if run is not None else "QUEUED"
+            if not wait or (run is not None and run.is_finished) or time.monotonic() > deadline:
+                return Launched(run_id, status)
+            time.sleep(0.5)
+
+
+class LaunchError(RuntimeError):
+    """A run could not be submitted to the Dagster instance."""
+
+
+@contextmanager
+def _instance() -> Iterator[dg.DagsterInstance]:
+    """The instance of ``DAGSTER_HOME`` when set (runs show in the UI), else an ephemeral one.
+    Either way the dataloaders' own loggers are captured into the run's events."""
+    if settings.env("DAGSTER_HOME"):
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    else:
+        yield dg.DagsterInstance.ephemeral(settings={"python_logs": {"managed_python_loggers": [DATALOADER_LOGGERS]}})
+
+
+def _dry_run_config(job: dg.JobDefinition) -> dict[str, Any]:
+    """Every step that writes, told to only plan."""
+    graph = job.graph.node_defs[0]
+    return {
+        node.name: {"config": {"dry_run": True}}
+        for node in graph.nodes
+        if node.name == "validate" or node.name.startswith("export_")
+    }
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
@@ -125,5 +221,5 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
                 error = error.cause
             # "pkg.module.LoadError: text" -> "LoadError: text"
             message = re.sub(r"^(?:\w+\.)+(?=\w+: )", "", error.message.strip())
-            return f"{event.step_key}: {message}"
+            return f"{event.step_key.rsplit('.', 1)[-1]}: {message}"  # the node, not its graph
     return "run failed"

@@ -128,9 +128,21 @@ def test_a_transformer_error_names_the_pipeline_and_function(tmp_path, sqlite_ur
 
 def test_cache_holds_op_outputs_as_parquet(tmp_path, sqlite_url, examples):
     (details,) = [d for d in discover(examples) if d.name == "stations"]
-    result = Pipeline(details, database_url=sqlite_url, cache_dir=str(tmp_path / "c")).ingest()
-    cached = tmp_path / "c" / result.run_id / "load_stations" / "result.parquet"
+    result = Pipeline(details, database_url=sqlite_url, cache_dir=str(tmp_path / "c")).ingest(keep_cache=True)
+    cached = tmp_path / "c" / result.run_id / "stations__pipeline.load_stations" / "result.parquet"
     assert pd.read_parquet(cached)["station_id"].tolist() == [101, 102, 201, 202, 301]
+    # one copy of the one frame: the check passes a verdict on, not the frame again
+    assert len(list((tmp_path / "c" / result.run_id).rglob("*.parquet"))) == 2  # the frame and its verdict
+
+
+def test_a_successful_run_removes_its_cache_and_a_failed_one_keeps_it(tmp_path, sqlite_url, examples):
+    (details,) = [d for d in discover(examples) if d.name == "stations"]
+    base = tmp_path / "c"
+    done = Pipeline(details, database_url=sqlite_url, cache_dir=str(base)).ingest()
+    assert done.success and not (base / done.run_id).exists()
+    (examples / "data" / "stations.json").write_text('[{"station_id": 1, "name": "x", "zone": "Z"}]')
+    failed = Pipeline(details, database_url=sqlite_url, cache_dir=str(base)).ingest()
+    assert not failed.success and (base / failed.run_id).exists()  # kept for re-execution from failure
 
 
 def test_dry_run_reports_the_counts_of_a_real_run_and_writes_nothing(db_url, examples):

@@ -112,8 +112,8 @@ def test_rules_named_after_a_source_check_it_before_the_transformer(tmp_path, sq
         exports=[Export(table="ids", keys=["id"])],
         base_dir=tmp_path,
     )
-    job = Pipeline(details, database_url=sqlite_url).build_job()
-    assert "validate" in {n.name for n in job.graph.nodes} and "check_ids" not in {n.name for n in job.graph.nodes}
+    graph = Pipeline(details, database_url=sqlite_url).build_job().graph.node_defs[0]
+    assert "validate" in {n.name for n in graph.nodes} and "check_ids" not in {n.name for n in graph.nodes}
     result = Pipeline(details, database_url=sqlite_url).ingest()
     assert not result.success and result.error.startswith("validate: ValidationFailed")
 
@@ -153,10 +153,9 @@ def test_no_export_starts_before_every_tables_checks_passed(tmp_path, sqlite_url
         exports=[Export(table="trips", keys=["id"]), Export(table="long", keys=["id"])],
         base_dir=tmp_path,
     )
-    job = Pipeline(details, database_url=sqlite_url).build_job()
-    ds = job.graph.dependency_structure
+    ds = Pipeline(details, database_url=sqlite_url).build_job().graph.node_defs[0].dependency_structure
     gates = {o.node_name for outs in ds.input_to_upstream_outputs_for_node("export_trips").values() for o in outs}
-    assert gates == {"check_trips", "check_long"}
+    assert gates == {"transform", "check_trips", "check_long"}  # its frame, its verdict, the other check
     result = Pipeline(details, database_url=sqlite_url).ingest()
     assert not result.success and "check_long" in result.error
     assert not sa.inspect(sa.create_engine(sqlite_url)).has_table("trips")  # valid, but never written

@@ -2,96 +2,113 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
+from sqlalchemy.engine import make_url
 
-from tfi_data import settings
+from tfi_data import cache, settings
 from tfi_data.details import PipelineDetails
-from tfi_data.orchestration.factory import build_job, source_asset_key, table_asset_key
+from tfi_data.orchestration.factory import DATABASE_KINDS, PipelineAssets, build_pipeline, table_asset_key
 from tfi_data.orchestration.io_manager import ParquetCacheIOManager
 from tfi_data.orchestration.resources import DatabaseResource, SourceLoader, database_from_env
-from tfi_data.validation import plan_rules
+from tfi_data.orchestration.sensors import file_sensor
 
 
-def asset_specs(all_details: Sequence[PipelineDetails]) -> list[dg.AssetSpec]:
-    """Sources and tables as external assets, so the UI shows lineage sources -> tables."""
-    specs = []
-    table_deps: dict[dg.AssetKey, set[dg.AssetKey]] = defaultdict(set)
+class DefinitionsError(ValueError):
+    """The pipelines cannot live in one code location together."""
+
+
+def build_pipelines(all_details: Sequence[PipelineDetails], database_url: str | None = None) -> list[PipelineAssets]:
+    """Every pipeline's assets and job. A table belongs to one pipeline: it is one asset, and one
+    definition materializes it, so a second pipeline exporting into it is an error naming both."""
+    kind = _database_kind(database_url or settings.database_url())
+    owner: dict[dg.AssetKey, str] = {}
+    built = []
     for details in all_details:
-        src_keys = [source_asset_key(details, s) for s in details.sources]
-        for source, key in zip(details.sources, src_keys):
-            specs.append(
-                dg.AssetSpec(
-                    key, group_name=details.name, kinds={source.kind}, description=f"{source.kind}: {source.location}"
-                )
-            )
         for export in details.exports:
-            table_deps[table_asset_key(export)].update(src_keys)
-    for key in sorted(table_deps, key=lambda k: k.to_user_string()):
-        specs.append(
-            dg.AssetSpec(key, deps=sorted(table_deps[key], key=lambda k: k.to_user_string()), group_name="tables")
-        )
-    return specs
-
-
-def asset_checks(all_details: Sequence[PipelineDetails]) -> list[dg.AssetChecksDefinition]:
-    """The tables' ``rules`` and ``schema_drift`` checks, declared so the UI lists them. Each
-    pipeline's ``check_<table>`` step evaluates them in its runs."""
-    specs: dict[tuple[dg.AssetKey, str], dg.AssetCheckSpec] = {}
-    for details in all_details:
-        plan = plan_rules(
-            details.rules,
-            [s.name for s in details.sources],
-            [e.frame_name for e in details.exports],
-            resolve=details.resolve,
-        )
-        for export in details.exports:
-            if export.frame_name not in plan.exports:
-                continue
             key = table_asset_key(export)
-            names = ["rules"] + (["schema_drift"] if plan.mapping is not None else [])
-            for name in names:
-                specs.setdefault(
-                    (key, name),
-                    dg.AssetCheckSpec(name, asset=key, description=f"evaluated by job {details.name!r}"),
+            if key in owner:
+                raise DefinitionsError(
+                    f"table {export.qualified_name!r} is exported by pipeline {owner[key]!r} and by "
+                    f"pipeline {details.name!r}: a table is the asset of one pipeline; export into "
+                    "another table, or make one pipeline of the two (a transformer can combine sources)"
                 )
-    if not specs:
-        return []
-
-    @dg.multi_asset_check(specs=[specs[k] for k in sorted(specs, key=lambda k: (k[0].to_user_string(), k[1]))])
-    def tfi_data_table_checks():
-        raise RuntimeError("these checks run inside their pipeline's job (step check_<table>): launch that job")
-
-    return [tfi_data_table_checks]
+            owner[key] = details.name
+        built.append(build_pipeline(details, database_kind=kind))
+    return built
 
 
-def build_definitions(all_details: Sequence[PipelineDetails]) -> dg.Definitions:
-    jobs = [build_job(d) for d in all_details]
-    running = settings.env(settings.SCHEDULES_RUNNING_VAR) == "1"
+def _database_kind(url: str) -> str | None:
+    try:
+        return DATABASE_KINDS.get(make_url(url).get_backend_name())
+    except Exception:  # an unparsable URL fails later, with the export that uses it
+        return None
+
+
+def build_definitions(
+    all_details: Sequence[PipelineDetails], resources: Mapping[str, Any] | None = None
+) -> dg.Definitions:
+    """The code location: each pipeline's table assets (materialized by its graph) with their
+    checks, its source assets, its job, schedule and file sensor; the cache retention job."""
+    pipelines = build_pipelines(all_details)
+    schedules_on = settings.running(settings.SCHEDULES_RUNNING_VAR)
+    sensors_on = settings.running(settings.SENSORS_RUNNING_VAR)
     schedules = [
         dg.ScheduleDefinition(
-            name=f"{job.name}_schedule",
-            job=job,
-            cron_schedule=d.schedule,
-            default_status=dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED,
+            name=f"{p.details.name}_schedule",
+            job=p.job,
+            cron_schedule=p.details.schedule,
+            execution_timezone=p.details.timezone,
+            default_status=dg.DefaultScheduleStatus.RUNNING if schedules_on else dg.DefaultScheduleStatus.STOPPED,
         )
-        for d, job in zip(all_details, jobs)
-        if d.schedule
+        for p in pipelines
+        if p.details.schedule
     ]
+    sensor_status = dg.DefaultSensorStatus.RUNNING if sensors_on else dg.DefaultSensorStatus.STOPPED
+    sensors = [s for p in pipelines if (s := file_sensor(p.details, p.job, sensor_status)) is not None]
+    base = settings.cache_dir()
+    retention = _retention_job(base, settings.cache_retention())
+    schedules.append(
+        dg.ScheduleDefinition(
+            name="tfi_cache_retention_schedule",
+            job=retention,
+            cron_schedule="17 3 * * *",
+            default_status=dg.DefaultScheduleStatus.RUNNING if schedules_on else dg.DefaultScheduleStatus.STOPPED,
+        )
+    )
     return dg.Definitions(
-        assets=asset_specs(all_details),
-        asset_checks=asset_checks(all_details),
-        jobs=jobs,
+        assets=[a for p in pipelines for a in (*p.sources, p.tables)],
+        jobs=[*(p.job for p in pipelines), retention],
         schedules=schedules,
-        resources={
+        sensors=sensors,
+        # UI materializations run their steps in the run's process: a pipeline's steps are small
+        # and a process per step costs seconds. A pipeline's own job may choose multiprocess.
+        executor=dg.in_process_executor,
+        resources=dict(resources)
+        if resources is not None
+        else {
             "database": database_from_env(),
-            "io_manager": ParquetCacheIOManager(base_path=settings.cache_dir()),
-            # one process per step under the multiprocess executor: no threads needed there
-            "loader": SourceLoader(state_dir=settings.cache_dir()),
+            "io_manager": ParquetCacheIOManager(base_path=base),
+            "loader": SourceLoader(state_dir=base),
         },
     )
+
+
+def _retention_job(base: str, retention: str) -> dg.JobDefinition:
+    age = cache.parse_duration(retention)
+
+    @dg.op(name="tfi_cache_prune", description=f"Remove cached runs older than {retention} from the cache")
+    def prune(context) -> None:
+        pruned = cache.prune(base, age)
+        context.log.info(f"removed {pruned.runs} cached run(s), {pruned.bytes / 1e6:.1f} MB, older than {retention}")
+
+    @dg.job(name="tfi_cache_retention", description=f"Keep the cache of op outputs to the last {retention}")
+    def retention_job() -> None:
+        prune()
+
+    return retention_job
 
 
 def job_from_dataloaders(
@@ -105,13 +122,21 @@ def job_from_dataloaders(
     matches = [d for d in discover(path) if d.name == pipeline]
     if not matches:
         raise ValueError(f"no pipeline {pipeline!r} under {path}")
-    details = matches[0]
+    return pipeline_definitions(matches[0], database_url=database_url, cache_dir=cache_dir).resolve_job_def(pipeline)
+
+
+def pipeline_definitions(
+    details: PipelineDetails, *, database_url: str | None = None, cache_dir: str | None = None, loader: Any = None
+) -> dg.Definitions:
+    """The Definitions of one pipeline with its resources bound (for in-process runs)."""
     base = cache_dir or settings.cache_dir()
-    return build_job(
-        details,
+    pipeline = build_pipelines([details], database_url)[0]
+    return dg.Definitions(
+        assets=[*pipeline.sources, pipeline.tables],
+        jobs=[pipeline.job],
         resources={
             "database": DatabaseResource(url=database_url or settings.database_url()),
             "io_manager": ParquetCacheIOManager(base_path=base),
-            "loader": SourceLoader(state_dir=base),
+            "loader": loader if loader is not None else SourceLoader(state_dir=base),
         },
     )

@@ -1,18 +1,20 @@
-"""Factory: one PipelineDetails -> one Dagster job.
+"""Factory: one PipelineDetails -> graph-backed assets, one per exported table, whose
+materialization is the pipeline's graph of ops:
 
-    pre_ingest -> [check_sources] -> load_<source> (one op per source) -> validate -> transform
-               -> check_<table> -> export_<table> (one op per export) -> post_ingest -> [record_sources]
+    pre_ingest -> [check_sources] -> load_<source> (one op per source) -> [validate] -> [transform]
+               -> [check_<table>] -> export_<table> (one op per export) -> publish
 
-``pre_ingest``/``post_ingest`` exist when the details declare them, ``transform`` when they
-declare a transformer, ``validate`` when rules name a source, ``check_<table>`` when rules name
-the frame an export writes, ``check_sources``/``record_sources`` with ``skip_unchanged``.
-Deterministic: same details, same job snapshot, in every process.
+``pre_ingest`` exists when the details declare it, ``check_sources`` with ``skip_unchanged``,
+``validate`` when rules name a source, ``transform`` with a transformer, ``check_<table>`` when
+rules name the frame an export writes. ``publish`` records each table's materialization, then
+runs ``post_ingest`` and remembers the sources' fingerprints. The tables' ``rules`` and
+``schema_drift`` checks are check specs of the assets, evaluated by ``check_<table>``.
+Deterministic: same details, same definitions, in every process.
 """
-
-from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -26,11 +28,25 @@ from tfi_data.validation import (
     RulesPlan,
     ValidationFailed,
     Validator,
+    apply_verdict,
     drift,
     enforce,
     plan_rules,
     rejected_records,
 )
+
+# Loads that reach over the network get Dagster retries on top of the readers' own.
+_RETRIED_KINDS = ("http", "sql")
+_LOAD_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+CHECK_NAMES = ("rules", "schema_drift")
+# Dagster kinds of the databases exports write into, by SQLAlchemy dialect name.
+DATABASE_KINDS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql"}
+
+
+class DryRun(dg.Config):
+    """Config of every step that writes (validate, export_<table>)."""
+
+    dry_run: bool = False  # plan only: report the counts, write nothing anywhere
 
 
 def table_asset_key(export: Export) -> dg.AssetKey:
@@ -38,7 +54,134 @@ def table_asset_key(export: Export) -> dg.AssetKey:
 
 
 def source_asset_key(details: PipelineDetails, source: Source) -> dg.AssetKey:
+    """``sources/<pipeline>`` for a pipeline's one source named like it, else
+    ``sources/<pipeline>/<source>``: keys that do not repeat a name."""
+    if len(details.sources) == 1 and source.name == details.name:
+        return dg.AssetKey(["sources", details.name])
     return dg.AssetKey(["sources", details.name, source.name])
+
+
+def graph_name(details: PipelineDetails) -> str:
+    """The graph's name (the job carries the pipeline's own); its steps are ``<graph>.<node>``."""
+    return f"{details.name}__pipeline"
+
+
+def pool_name(export: Export) -> str:
+    """The concurrency pool of the steps that write one table: one at a time across runs."""
+    return f"tfi_table_{export_key(export)}"
+
+
+@dataclass(frozen=True)
+class PipelineAssets:
+    """What one pipeline contributes to a code location."""
+
+    details: PipelineDetails
+    plan: RulesPlan
+    tables: dg.AssetsDefinition
+    sources: list[dg.AssetSpec]
+    job: Any  # the asset job selecting the tables (dagster.define_asset_job)
+
+
+def build_pipeline(
+    details: PipelineDetails, plan: RulesPlan | None = None, *, database_kind: str | None = None
+) -> PipelineAssets:
+    """The assets, source specs and job of one pipeline. ``plan``: its rules, if already parsed."""
+    if plan is None:
+        plan = pipeline_rules(details)
+    graph, outputs, inputs = _graph(details, plan)
+    sources = [
+        dg.AssetSpec(
+            source_asset_key(details, s),
+            group_name=details.name,
+            kinds={s.kind},
+            description=f"{s.kind} source {s.name!r} of pipeline {details.name!r}: {_shown(s)}",
+        )
+        for s in details.sources
+    ]
+    by_output = {out: table_asset_key(e) for out, e in outputs.items()}
+    checks = [
+        dg.AssetCheckSpec(
+            name,
+            asset=table_asset_key(e),
+            blocking=name == "rules" and details.on_invalid == "fail",
+            description=_CHECK_DESCRIPTIONS[name],
+        )
+        for e in details.exports
+        if e.frame_name in plan.exports
+        for name in _check_names(plan)
+    ]
+    tables = dg.AssetsDefinition.from_graph(
+        graph,
+        keys_by_input_name={n: source_asset_key(details, s) for n, s in inputs.items()},
+        keys_by_output_name=by_output,
+        group_name=details.name,
+        descriptions_by_output_name={
+            out: f"{e.mode} of pipeline {details.name!r} into {e.qualified_name}"
+            + (f": {details.description}" if details.description else "")
+            for out, e in outputs.items()
+        },
+        metadata_by_output_name={out: _table_metadata(e, plan) for out, e in outputs.items()},
+        tags_by_output_name={out: dict(details.tags) for out in outputs},
+        owners_by_output_name={out: list(details.owners) for out in outputs} if details.owners else None,
+        check_specs=checks,
+        can_subset=True,
+    )
+    kinds = {"pandas", *([database_kind] if database_kind else [])}
+    tables = tables.map_asset_specs(lambda spec: spec.replace_attributes(kinds=kinds))
+    job = dg.define_asset_job(
+        name=details.name,
+        selection=dg.AssetSelection.assets(tables),
+        description=details.description,
+        executor_def=dg.multiprocess_executor if details.executor == "multiprocess" else dg.in_process_executor,
+        tags={"tfi_data/pipeline": details.name},
+    )
+    return PipelineAssets(details, plan, tables, sources, job)
+
+
+def pipeline_rules(details: PipelineDetails) -> RulesPlan:
+    """The pipeline's rules, parsed once: where each frame's rules apply."""
+    return plan_rules(
+        details.rules,
+        [s.name for s in details.sources],
+        [e.frame_name for e in details.exports],
+        resolve=details.resolve,
+    )
+
+
+_CHECK_DESCRIPTIONS = {
+    "rules": "The rules file's checks on the data written into this table (evaluated before the export)",
+    "schema_drift": "New or missing columns, type changes, values outside the rules' ranges or categories",
+}
+
+
+def _check_names(plan: RulesPlan) -> tuple[str, ...]:
+    return CHECK_NAMES if plan.mapping is not None else ("rules",)
+
+
+def _shown(source: Source) -> str:
+    # An HTTP or SQL location may carry credentials: show only its kind's safe part.
+    if source.kind == "http":
+        from tfi_data.loader.readers.http import redact_url
+
+        return redact_url(source.location)
+    if source.kind == "sql":
+        return "query" if " " in source.location.strip() else source.location
+    return source.location
+
+
+def _table_metadata(export: Export, plan: RulesPlan) -> dict[str, Any]:
+    meta: dict[str, Any] = {"dagster/table_name": export.qualified_name, "mode": export.mode}
+    if export.keys:
+        meta["keys"] = ", ".join(export.keys)
+    columns = ((plan.mapping or {}).get(export.frame_name) or {}).get("columns") or {}
+    if columns:  # the rules' types until a materialization reports the database's
+        meta["dagster/column_schema"] = dg.TableSchema(
+            columns=[
+                dg.TableColumn(str(name), str((spec or {}).get("type", "any")), description="from the rules")
+                for name, spec in columns.items()
+            ]
+        )
+    return meta
 
 
 def _op(
@@ -55,29 +198,33 @@ def _op(
         elif single is not None:
             yield dg.Output(None if outs[single].dagster_type.is_nothing else result, single)
 
-    name = f"{details.name}__{node}"
-    return dg.OpDefinition(compute_fn=compute, name=name, ins=dict(ins), outs=dict(outs), **kw)
+    # Op names must be unique in a code location: they carry the pipeline's name; the nodes keep
+    # the short names the design uses (load_x, validate, ...).
+    return dg.OpDefinition(compute_fn=compute, name=f"{details.name}__{node}", ins=dict(ins), outs=dict(outs), **kw)
 
 
-def build_job(details: PipelineDetails, resources: Mapping[str, Any] | None = None) -> dg.JobDefinition:
-    """The job of one pipeline; ``resources`` binds them to the job itself (else Definitions does)."""
-    # Node name -> op. Op definition names must be unique in a code location, so they carry the
-    # pipeline's name; the nodes keep the short names the design uses (load_x, validate, ...).
+def _graph(
+    details: PipelineDetails, plan: RulesPlan
+) -> tuple[dg.GraphDefinition, dict[str, Export], dict[str, Source]]:
+    """The graph, its asset outputs (output name -> export) and inputs (input name -> source)."""
     nodes: dict[str, dg.OpDefinition] = {}
-    deps: dict[str, dict[str, dg.DependencyDefinition]] = {}
+    deps: dict[str, dict[str, Any]] = {}
     names = [s.name for s in details.sources]
     keys = {export_key(e): e for e in details.exports}
     if len(keys) != len(details.exports):
         raise ValueError(f"pipeline {details.name!r}: two exports map to the same op name")
+    outputs = {f"table_{k}": e for k, e in keys.items()}
+    inputs = {f"source_{s.name}": s for s in details.sources}
 
+    gate: tuple[str, str] | None = None
     if details.pre_ingest is not None:
 
         def pre_ingest(context):
             details.pre_ingest()
 
         nodes["pre_ingest"] = _op(details, "pre_ingest", pre_ingest, {}, {"done": dg.Out(dg.Nothing)})
+        gate = ("pre_ingest", "done")
 
-    gate = "pre_ingest" if details.pre_ingest is not None else None
     if details.skip_unchanged:
 
         def check_sources(context):
@@ -98,38 +245,20 @@ def build_job(details: PipelineDetails, resources: Mapping[str, Any] | None = No
             required_resource_keys={"loader"},
         )
         if gate:
-            deps["check_sources"] = {"after": dg.DependencyDefinition(gate, "done")}
-        gate = "check_sources"
+            deps["check_sources"] = {"after": dg.DependencyDefinition(*gate)}
+        gate = ("check_sources", "sources")
 
-    for source in details.sources:
-        nodes[f"load_{source.name}"] = _load_op(details, source, gated=gate is not None)
+    for input_name, source in inputs.items():
+        node = f"load_{source.name}"
+        nodes[node] = _load_op(details, source, gated=gate is not None)
+        deps[node] = {"source": input_name}
         if gate:
-            output = "sources" if gate == "check_sources" else "done"
-            deps[f"load_{source.name}"] = {"after": dg.DependencyDefinition(gate, output)}
+            deps[node]["after"] = dg.DependencyDefinition(*gate)
 
-    plan = plan_rules(details.rules, names, [e.frame_name for e in details.exports], resolve=details.resolve)
     # Where each frame comes from after each optional step.
     upstream = {n: (f"load_{n}", "result") for n in names}
     if plan.sources:
-        checked = sorted(plan.sources)
-
-        def validate(context, **frames):
-            result = enforce(Validator(plan.sources), {n: frames[n] for n in checked}, details.on_invalid)
-            yield from _rejected(context, details, result)
-            _log_report(context, result)
-            if result.stop:
-                raise ValidationFailed(result.report.records(), result=result.report)
-            for name in names:
-                yield dg.Output(result.frames.get(name, frames[name]), name)
-
-        nodes["validate"] = _op(
-            details,
-            "validate",
-            validate,
-            {n: dg.In() for n in names},
-            {n: dg.Out() for n in names},
-            required_resource_keys={"database"},
-        )
+        nodes["validate"] = _validate_op(details, plan)
         deps["validate"] = {n: dg.DependencyDefinition(*upstream[n]) for n in names}
         upstream = {n: ("validate", n) for n in names}
 
@@ -140,65 +269,61 @@ def build_job(details: PipelineDetails, resources: Mapping[str, Any] | None = No
                 yield dg.Output(frame, key)
 
         nodes["transform"] = _op(
-            details, "transform", transform_op, {n: dg.In() for n in names}, {k: dg.Out() for k in keys}
+            details, "transform", transform_op, {n: dg.In() for n in names}, {k: dg.Out(pd.DataFrame) for k in keys}
         )
         deps["transform"] = {n: dg.DependencyDefinition(*upstream[n]) for n in names}
         frame_of = {k: ("transform", k) for k in keys}
     else:
         frame_of = {k: upstream[names[0]] for k in keys}
 
-    checks = []
+    checks: dict[str, str] = {}  # export key -> its check node
     for key, export in keys.items():
         if export.frame_name in plan.exports:
-            nodes[f"check_{key}"] = _check_op(details, key, export, plan)
+            nodes[f"check_{key}"] = _check_op(details, export, plan)
             deps[f"check_{key}"] = {"frame": dg.DependencyDefinition(*frame_of[key])}
-            frame_of[key] = (f"check_{key}", "result")
-            checks.append(f"check_{key}")
+            checks[key] = f"check_{key}"
     for key, export in keys.items():
         # No export starts before every table's checks are done: invalid data stops them all.
-        others = [c for c in checks if c != f"check_{key}"]
-        nodes[f"export_{key}"] = _export_op(details, key, export, after=others)
-        deps[f"export_{key}"] = {
+        others = [c for k, c in sorted(checks.items()) if k != key]
+        node = f"export_{key}"
+        nodes[node] = _export_op(details, export, checked=key in checks, after=others)
+        deps[node] = {
             "frame": dg.DependencyDefinition(*frame_of[key]),
-            **{f"after_{c}": dg.DependencyDefinition(c, "result") for c in others},
+            **({"verdict": dg.DependencyDefinition(checks[key], "verdict")} if key in checks else {}),
+            **{f"after_{c}": dg.DependencyDefinition(c, "verdict") for c in others},
         }
 
-    if details.post_ingest is not None:
-
-        def post_ingest(context, **results):
-            details.post_ingest({keys[k].qualified_name: r for k, r in results.items()})
-
-        nodes["post_ingest"] = _op(
-            details, "post_ingest", post_ingest, {k: dg.In() for k in keys}, {"done": dg.Out(dg.Nothing)}
-        )
-        deps["post_ingest"] = {k: dg.DependencyDefinition(f"export_{k}", "result") for k in keys}
-
+    nodes["publish"] = _publish_op(details, keys, outputs)
+    deps["publish"] = {f"export_{k}": dg.DependencyDefinition(f"export_{k}", "result") for k in keys}
     if details.skip_unchanged:
+        deps["publish"]["sources"] = dg.DependencyDefinition("check_sources", "sources")
 
-        def record_sources(context, sources):
-            context.resources.loader.remember(details, sources)
-
-        last = ["post_ingest"] if details.post_ingest is not None else [f"export_{k}" for k in keys]
-        nodes["record_sources"] = _op(
-            details,
-            "record_sources",
-            record_sources,
-            {"sources": dg.In(dict), **{f"after_{n}": dg.In(dg.Nothing) for n in last}},
-            {},
-            required_resource_keys={"loader"},
-        )
-        deps["record_sources"] = {
-            "sources": dg.DependencyDefinition("check_sources", "sources"),
-            **{f"after_{n}": dg.DependencyDefinition(n, "done" if n == "post_ingest" else "result") for n in last},
-        }
-
+    graph_outputs = [dg.OutputMapping(o, "publish", o) for o in outputs]
+    for key, export in keys.items():
+        if key in checks:
+            for name in _check_names(plan):
+                spec = dg.AssetCheckSpec(name, asset=table_asset_key(export))
+                ident = spec.get_python_identifier()
+                graph_outputs.append(dg.OutputMapping(ident, checks[key], ident))
     graph = dg.GraphDefinition(
-        name=details.name,
+        name=graph_name(details),
         node_defs=list(nodes.values()),
-        dependencies={dg.NodeInvocation(op.name, alias=node): deps.get(node, {}) for node, op in nodes.items()},
+        dependencies={
+            dg.NodeInvocation(op.name, alias=node): {
+                name: d for name, d in deps.get(node, {}).items() if not isinstance(d, str)
+            }
+            for node, op in nodes.items()
+        },
+        input_mappings=[
+            dg.InputMapping(graph_input_name=d, mapped_node_name=node, mapped_node_input_name=name)
+            for node in nodes
+            for name, d in deps.get(node, {}).items()
+            if isinstance(d, str)
+        ],
+        output_mappings=graph_outputs,
         description=details.description,
     )
-    return graph.to_job(tags={"tfi_data/pipeline": details.name}, resource_defs=dict(resources or {}))
+    return graph, outputs, inputs
 
 
 def _load_op(details: PipelineDetails, source: Source, *, gated: bool) -> dg.OpDefinition:
@@ -208,7 +333,7 @@ def _load_op(details: PipelineDetails, source: Source, *, gated: bool) -> dg.OpD
             dg.AssetObservation(
                 asset_key=source_asset_key(details, source),
                 metadata={
-                    "rows": len(frame),
+                    "dagster/row_count": len(frame),
                     "columns": len(frame.columns),
                     "kind": source.kind,
                     "fingerprint": dg.MetadataValue.json(fingerprint),
@@ -221,30 +346,61 @@ def _load_op(details: PipelineDetails, source: Source, *, gated: bool) -> dg.OpD
         details,
         f"load_{source.name}",
         load,
-        {"after": dg.In(dg.Nothing)} if gated else {},
+        {"source": dg.In(dg.Nothing), **({"after": dg.In(dg.Nothing)} if gated else {})},
         {"result": dg.Out(pd.DataFrame)},
         required_resource_keys={"loader"},
         description=f"Read {source.kind} source {source.name!r}",
+        retry_policy=_LOAD_RETRY if source.kind in _RETRIED_KINDS else None,
     )
 
 
-def _check_op(details: PipelineDetails, key: str, export: Export, plan: RulesPlan) -> dg.OpDefinition:
-    """Check the frame going into one table: asset checks ``rules`` and ``schema_drift`` on the
-    table, quarantined rows to the rejected table, and the run stopped when the policy says so."""
+def _validate_op(details: PipelineDetails, plan: RulesPlan) -> dg.OpDefinition:
+    """Rules named after sources, checked as loaded (before the transformer)."""
+    names = [s.name for s in details.sources]
+    checked = sorted(plan.sources)
+    validator = Validator(plan.sources)
+
+    def validate(context, config: DryRun, **frames):
+        result = enforce(validator, {n: frames[n] for n in checked}, details.on_invalid)
+        _log_report(context, result)
+        if result.stop:
+            raise ValidationFailed(result.report.records(), result=result.report)
+        for name, rejected in sorted(result.rejected.items()):
+            yield from _set_aside(context, details, name, rejected, dry_run=config.dry_run)
+        for name in names:
+            yield dg.Output(result.frames.get(name, frames[name]), name)
+
+    # dg.op reads the config class from the function's signature
+    return dg.op(
+        name=f"{details.name}__validate",
+        ins={n: dg.In() for n in names},
+        out={n: dg.Out(pd.DataFrame) for n in names},
+        required_resource_keys={"database"},
+        description=f"Check the sources {checked} against their rules",
+    )(validate)
+
+
+def _check_op(details: PipelineDetails, export: Export, plan: RulesPlan) -> dg.OpDefinition:
+    """Evaluate the table's ``rules`` and ``schema_drift`` checks on the frame going into it, in
+    one validation pass. Its ``verdict`` (the rows quarantine sets aside) gates the exports;
+    launched on its own (only the checks selected) it checks and writes nothing."""
     name = export.frame_name
-    schema = plan.exports[name]
+    key = table_asset_key(export)
+    validator = Validator({name: plan.exports[name]})
+    ident = {n: dg.AssetCheckSpec(n, asset=key).get_python_identifier() for n in _check_names(plan)}
 
     def check(context, frame):
-        result = enforce(Validator({name: schema}), {name: frame}, details.on_invalid)
-        yield from _rejected(context, details, result)
+        result = enforce(validator, {name: frame}, details.on_invalid)
         _log_report(context, result)
         report = result.report
-        failed = report.failures
-        yield dg.AssetCheckEvaluation(
-            asset_key=table_asset_key(export),
+        yield dg.AssetCheckResult(
+            asset_key=key,
             check_name="rules",
-            passed=not failed,
-            severity=dg.AssetCheckSeverity.ERROR if report.errors else dg.AssetCheckSeverity.WARN,
+            passed=not report.failures,
+            # WARN only when warnings alone failed; a passing check keeps the rules' own severity
+            severity=dg.AssetCheckSeverity.WARN
+            if report.failures and not report.errors
+            else dg.AssetCheckSeverity.ERROR,
             metadata={
                 "errors": len(report.errors),
                 "warnings": len(report.warnings),
@@ -256,9 +412,9 @@ def _check_op(details: PipelineDetails, key: str, export: Export, plan: RulesPla
             },
         )
         if plan.mapping is not None:
-            findings = drift(plan.mapping, {name: frame})
-            yield dg.AssetCheckEvaluation(
-                asset_key=table_asset_key(export),
+            findings = drift(plan.mapping, {name: frame}, report=report)
+            yield dg.AssetCheckResult(
+                asset_key=key,
                 check_name="schema_drift",
                 passed=not findings,
                 severity=dg.AssetCheckSeverity.WARN,
@@ -267,29 +423,32 @@ def _check_op(details: PipelineDetails, key: str, export: Export, plan: RulesPla
                     "drift": dg.MetadataValue.md("\n".join(f"- {f}" for f in findings) or "no drift"),
                 },
             )
+        if "verdict" not in context.selected_output_names:
+            return  # the checks alone were asked for: nothing is stopped or set aside
         if result.stop:
             raise ValidationFailed(report.records(), result=report)
-        yield dg.Output(result.frames[name], "result")
+        yield dg.Output(result.verdict(name), "verdict")
 
     return _op(
         details,
-        f"check_{key}",
+        f"check_{export_key(export)}",
         check,
         {"frame": dg.In(pd.DataFrame)},
-        {"result": dg.Out(pd.DataFrame)},
-        required_resource_keys={"database"},
+        {"verdict": dg.Out(pd.DataFrame, is_required=False), **{i: dg.Out(dg.Nothing) for i in ident.values()}},
         description=f"Check the rules of {name!r} before it goes into {export.qualified_name}",
     )
 
 
-def _rejected(context, details: PipelineDetails, result: Enforced) -> Iterator[Any]:
+def _set_aside(context, details: PipelineDetails, frame: str, rejected: pd.DataFrame, *, dry_run: bool):
     """Append quarantined rows to the pipeline's rejected table, in the export database."""
-    if not result.rejected:
+    if not len(rejected):
         return
-    frames = [rejected_records(details.name, context.run_id, n, r) for n, r in sorted(result.rejected.items())]
-    table = Export(table=details.rejected_table, mode="append")
-    written = context.resources.database.exporter().export(pd.concat(frames, ignore_index=True), table)
-    context.log.warning(f"{written.inserted} invalid row(s) set aside in {details.rejected_table!r}")
+    if dry_run:
+        context.log.warning(f"{len(rejected)} invalid row(s) of {frame!r} would be set aside (dry run)")
+        return
+    records = rejected_records(details.name, context.run_id, frame, rejected)
+    written = context.resources.database.exporter().export(records, Export(table=details.rejected_table, mode="append"))
+    context.log.warning(f"{written.inserted} invalid row(s) of {frame!r} set aside in {details.rejected_table!r}")
     yield dg.AssetMaterialization(
         asset_key=dg.AssetKey(["tables", details.rejected_table]),
         metadata={"inserted": written.inserted, "dagster/row_count": written.rows_in_table},
@@ -312,42 +471,93 @@ def failures_markdown(report: Any) -> str:
     return "\n".join(lines)
 
 
-def _export_op(details: PipelineDetails, key: str, export: Export, after: Sequence[str] = ()) -> dg.OpDefinition:
-    def export_fn(context, frame, **_after):
+def _export_op(details: PipelineDetails, export: Export, *, checked: bool, after: Sequence[str]) -> dg.OpDefinition:
+    key = table_asset_key(export)
+
+    def export_fn(context, config: DryRun, frame, **inputs):
+        verdict = inputs.get("verdict")
+        if key not in context.selected_asset_keys:
+            # another table of the pipeline was asked for: this one is left alone
+            yield dg.Output(None, "result")
+            return
+        if verdict is not None:
+            frame, rejected = apply_verdict(frame, verdict)
+            yield from _set_aside(context, details, export.frame_name, rejected, dry_run=config.dry_run)
         exporter = context.resources.database.exporter()
-        dry_run = context.op_config["dry_run"]
-        result = exporter.plan(frame, export) if dry_run else exporter.export(frame, export)
-        metadata = {
-            "dagster/row_count": result.rows_in_table,
-            "inserted": result.inserted,
-            "updated": result.updated,
-            "deleted": result.deleted,
-            "unchanged": result.unchanged,
-            "mode": export.mode,
-            "dry_run": dry_run,
-            "duration_s": dg.MetadataValue.float(result.duration_s),
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(str(c), str(t)) for c, t in frame.dtypes.items()]
-            ),
-            "preview": dg.MetadataValue.md(preview_markdown(result.preview)),
-        }
-        # Only a write materializes the table; a plan is an observation of what would change.
-        event = dg.AssetObservation if dry_run else dg.AssetMaterialization
-        yield event(asset_key=table_asset_key(export), metadata=metadata)
-        yield dg.Output(result.to_dict())
+        result = exporter.plan(frame, export) if config.dry_run else exporter.export(frame, export)
+        columns = getattr(result, "columns", None) or {str(c): str(t) for c, t in frame.dtypes.items()}
+        yield dg.Output({"export": result.to_dict(), "columns": columns}, "result")
+
+    return dg.op(
+        name=f"{details.name}__export_{export_key(export)}",
+        ins={
+            "frame": dg.In(pd.DataFrame),
+            **({"verdict": dg.In(pd.DataFrame)} if checked else {}),
+            **{f"after_{c}": dg.In(dg.Nothing) for c in after},
+        },
+        out={"result": dg.Out(dict | None)},
+        required_resource_keys={"database"},
+        pool=pool_name(export),
+        description=f"{export.mode} into {export.qualified_name}",
+    )(export_fn)
+
+
+def _publish_op(details: PipelineDetails, keys: Mapping[str, Export], outputs: Mapping[str, Export]):
+    """Record what each export did on its table asset, then run post_ingest and remember the
+    sources' fingerprints (a dry run does neither: it only observes what would change)."""
+    out_of = {k: f"table_{k}" for k in keys}
+
+    def publish(context, sources=None, **results):
+        written: dict[str, dict] = {}
+        for k, export in keys.items():
+            payload = results[f"export_{k}"]
+            if payload is None:
+                continue  # not selected in this run
+            result = payload["export"]
+            metadata = _result_metadata(export, result, payload["columns"])
+            if result["dry_run"]:
+                # a plan is an observation of what would change, not a materialization
+                context.log_event(dg.AssetObservation(asset_key=table_asset_key(export), metadata=metadata))
+            else:
+                yield dg.Output(None, out_of[k], metadata=metadata)
+                written[export.qualified_name] = result
+        if not written:
+            return
+        if details.post_ingest is not None:
+            details.post_ingest(written)
+        if sources is not None and len(written) == len(keys):
+            context.resources.loader.remember(details, sources)
 
     return _op(
         details,
-        f"export_{key}",
-        export_fn,
-        {"frame": dg.In(pd.DataFrame), **{f"after_{c}": dg.In(dg.Nothing) for c in after}},
-        {"result": dg.Out(dict)},
-        required_resource_keys={"database"},
-        config_schema={
-            "dry_run": dg.Field(bool, default_value=False, description="Plan only: report the counts, write nothing")
+        "publish",
+        publish,
+        {
+            **{f"export_{k}": dg.In(dict | None) for k in keys},
+            **({"sources": dg.In(dict)} if details.skip_unchanged else {}),
         },
-        description=f"{export.mode} into {export.qualified_name}",
+        {o: dg.Out(dg.Nothing, is_required=False) for o in outputs},
+        required_resource_keys={"loader"} if details.skip_unchanged else set(),
+        description="Record the tables' materializations"
+        + (", run post_ingest" if details.post_ingest else "")
+        + (", remember the sources' fingerprints" if details.skip_unchanged else ""),
     )
+
+
+def _result_metadata(export: Export, result: Mapping[str, Any], columns: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "dagster/row_count": result["rows_in_table"],
+        "dagster/table_name": export.qualified_name,
+        "inserted": result["inserted"],
+        "updated": result["updated"],
+        "deleted": result["deleted"],
+        "unchanged": result["unchanged"],
+        "mode": export.mode,
+        "dry_run": result["dry_run"],
+        "duration_s": dg.MetadataValue.float(result["duration_s"]),
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(str(c), str(t)) for c, t in columns.items()]),
+        "preview": dg.MetadataValue.md(preview_markdown(result["preview"])),
+    }
 
 
 def preview_markdown(preview: Mapping[str, list[dict]]) -> str:

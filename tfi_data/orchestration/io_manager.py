@@ -6,33 +6,41 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+from upath import UPath
 
 from tfi_data import cache, settings
 
 
-class ParquetCacheIOManager(dg.ConfigurableIOManager):
-    """DataFrames as Parquet, small results as JSON, under ``base_path`` (a directory or an
-    fsspec URL such as ``s3://bucket/tfi-cache``): ``<base>/<run_id>/<step_key>/<output>``.
-    Re-executing a run from failure reads the parent run's cached outputs from here."""
+class CacheIOManager(dg.UPathIOManager):
+    """DataFrames as LZ4 Parquet, small results as JSON, at ``<base>/<run_id>/<step_key>/<output>``
+    on a local path or any fsspec URL. Re-executing a run from failure reads the parent run's
+    cached outputs from here."""
+
+    def get_op_output_relative_path(self, context: dg.InputContext | dg.OutputContext) -> UPath:
+        output = context if isinstance(context, dg.OutputContext) else context.upstream_output
+        frame = output.dagster_type.typing_type is pd.DataFrame
+        return super().get_op_output_relative_path(context).with_suffix(".parquet" if frame else ".json")
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        if isinstance(obj, pd.DataFrame):
+            # the node's name, as the user declared it, not its graph's path
+            step = context.step_key.rsplit(".", 1)[-1]
+            cache.write_frame(path, obj, f"output {context.name!r} of step {step!r}")
+        else:
+            cache.write_json(path, obj)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        return cache.read_frame(path) if path.suffix == ".parquet" else cache.read_json(path)
+
+    def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
+        return {"rows": len(obj)} if isinstance(obj, pd.DataFrame) else {}
+
+
+class ParquetCacheIOManager(dg.ConfigurableIOManagerFactory):
+    """The cache between steps. ``base_path``: a directory or an fsspec URL such as
+    ``s3://bucket/tfi-cache`` (the filesystem's package installed)."""
 
     base_path: str = settings.DEFAULT_CACHE_DIR
 
-    def _path(self, context: dg.OutputContext, suffix: str) -> Any:
-        return cache.location(self.base_path).joinpath(*context.get_identifier()).with_suffix(suffix)
-
-    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        if obj is None:
-            return
-        if isinstance(obj, pd.DataFrame):
-            path = self._path(context, ".parquet")
-            cache.write_frame(path, obj, f"output {context.name!r} of step {context.step_key!r}")
-            context.add_output_metadata({"rows": len(obj), "cache_path": str(path)})
-        else:
-            cache.write_json(self._path(context, ".json"), obj)
-
-    def load_input(self, context: dg.InputContext) -> Any:
-        upstream = context.upstream_output
-        parquet = self._path(upstream, ".parquet")
-        if parquet.exists():
-            return cache.read_frame(parquet)
-        return cache.read_json(self._path(upstream, ".json"))
+    def create_io_manager(self, context: dg.InitResourceContext) -> CacheIOManager:
+        return CacheIOManager(base_path=cache.location(self.base_path))

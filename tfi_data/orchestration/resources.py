@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from tfi_data.export import Exporter, make_engine
 from tfi_data.loader import GeneralLoader
 from tfi_data.loader.fingerprint import data_fingerprint, file_fingerprint
 from tfi_data.loader.general import FILE_KINDS
+
+log = logging.getLogger(__name__)
 
 # progress(source name, "loading", bytes to read or None) and (source name, "loaded", rows)
 Progress = Callable[[str, str, int | None], None]
@@ -91,8 +94,16 @@ class SourceLoader:
         return {s.name: file_fingerprint(loader.files(s)) for s in details.sources}
 
     def last_success(self, details: PipelineDetails) -> dict[str, Any] | None:
+        """The fingerprints the last successful run remembered; None if there are none, or if the
+        file is damaged (said in the log: the next run then loads everything and rewrites it)."""
         path = self._state(details)
-        return cache.read_json(path) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            return cache.read_json(path)
+        except (ValueError, UnicodeDecodeError) as exc:
+            log.warning("%s: damaged fingerprint file (%s): every source counts as changed", path, exc)
+            return None
 
     def remember(self, details: PipelineDetails, fingerprints: dict[str, Any]) -> None:
         cache.write_json(self._state(details), fingerprints)

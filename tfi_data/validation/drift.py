@@ -42,7 +42,7 @@ from tfi_data.validation.infer import (
     widen,
 )
 from tfi_data.validation.rules import RulesError, _parse_yaml, _schemas, _Where, parse_rules, schemas_from_mapping
-from tfi_data.validation.validator import Validator
+from tfi_data.validation.validator import Report, Validator
 
 KINDS = (
     "new_frame",
@@ -97,13 +97,19 @@ class Finding:
 
 
 def drift(
-    rules: Mapping[str, Any], frames: Mapping[str, pd.DataFrame], *, margin: float = 0.1, max_categories: int = 20
+    rules: Mapping[str, Any],
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    margin: float = 0.1,
+    max_categories: int = 20,
+    report: Report | None = None,
 ) -> list[Finding]:
-    """Findings for every frame given (rules for frames not given are not looked at)."""
-    schemas = schemas_from_mapping(rules)
+    """Findings for every frame given (rules for frames not given are not looked at). ``report``:
+    the Validator's report on these frames under these rules, if it was already made."""
     findings: list[Finding] = []
-    checked = {name: df for name, df in frames.items() if name in rules}
-    report = Validator(schemas).check(checked)
+    if report is None:
+        checked = {name: df for name, df in frames.items() if name in rules}
+        report = Validator(schemas_from_mapping(rules)).check(checked)
     for name, df in frames.items():
         if name not in rules:
             spec, _ = infer_frame(df, margin=margin, max_categories=max_categories)

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 from tfi_data.details import ON_INVALID
-from tfi_data.validation.rules import RulesError, parse_rules
+from tfi_data.validation.rules import RulesError, compile_rules
 from tfi_data.validation.validator import FAILED_CHECKS, Report, Validator
 
 
@@ -27,6 +28,17 @@ class Enforced:
     @property
     def rejected_rows(self) -> int:
         return sum(len(r) for r in self.rejected.values())
+
+    def verdict(self, name: str) -> pd.DataFrame:
+        """What quarantine decided for frame ``name``, small enough to pass between steps instead
+        of a second copy of the frame: the position of each rejected row and its failed checks.
+        Positions are the frame's own (frames between steps have a RangeIndex)."""
+        rejected = self.rejected.get(name)
+        if rejected is None:
+            return pd.DataFrame({"row": pd.Series(dtype="int64"), FAILED_CHECKS: pd.Series(dtype="string")})
+        return pd.DataFrame(
+            {"row": rejected.index.to_numpy(dtype="int64"), FAILED_CHECKS: rejected[FAILED_CHECKS].to_numpy()}
+        )
 
 
 def enforce(validator: Validator, frames: Mapping[str, pd.DataFrame], on_invalid: str) -> Enforced:
@@ -54,6 +66,20 @@ def enforce(validator: Validator, frames: Mapping[str, pd.DataFrame], on_invalid
                     if len(rejected):
                         out.rejected[name] = rejected
     return out
+
+
+def apply_verdict(frame: pd.DataFrame, verdict: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Part ``frame`` by a ``verdict`` into (valid rows, rejected rows with ``failed_checks``),
+    as ``enforce`` parted it when it checked the same frame."""
+    if not len(verdict):
+        return frame, frame.iloc[0:0]
+    if len(frame) and verdict["row"].max() >= len(frame):
+        raise ValueError(f"verdict names row {verdict['row'].max()}, the frame has {len(frame)} rows")
+    bad = np.zeros(len(frame), dtype=bool)
+    bad[verdict["row"].to_numpy()] = True
+    rejected = frame.iloc[verdict["row"].to_numpy()].copy()
+    rejected[FAILED_CHECKS] = pd.array(verdict[FAILED_CHECKS].to_numpy(), dtype="string")
+    return frame.iloc[~bad].reset_index(drop=True), rejected
 
 
 def rejected_records(pipeline: str, run_id: str, frame: str, rejected: pd.DataFrame) -> pd.DataFrame:
@@ -96,14 +122,16 @@ def plan_rules(
     if isinstance(rules, pa.DataFrameSchema):  # one schema: the pipeline's one source
         return RulesPlan(Validator.from_rules(rules, list(sources)).schemas, {})
     mapping = None
+    names = sorted(set(sources) | set(export_frames))
     if isinstance(rules, (str, Path)):
         path = resolve(str(rules))
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise RulesError(f"rules file {path}: cannot read: {exc.strerror or exc}") from exc
-        mapping = parse_rules(text, path)
-    names = sorted(set(sources) | set(export_frames))
-    schemas = Validator.from_rules(rules, names, resolve=resolve).schemas
+        mapping, compiled = compile_rules(text, path)
+        schemas = Validator.from_rules(compiled, names).schemas
+    else:
+        schemas = Validator.from_rules(rules, names, resolve=resolve).schemas
     exports = {n: s for n, s in schemas.items() if n in export_frames}
     return RulesPlan({n: s for n, s in schemas.items() if n not in exports}, exports, mapping)

@@ -326,10 +326,15 @@ def _schemas(data: Any, where: _Where) -> dict[str, pa.DataFrameSchema]:
 
 def parse_rules(text: str, path: str | Path | None = None) -> dict[str, Any]:
     """Rules text -> the rules mapping, checked as ``load_rules_file`` checks it (RulesError with line)."""
+    return compile_rules(text, path)[0]
+
+
+def compile_rules(text: str, path: str | Path | None = None) -> tuple[dict[str, Any], dict[str, pa.DataFrameSchema]]:
+    """Rules text -> (the rules mapping, its pandera schemas), parsed and compiled once."""
     where = _label(path)
     data, nodes = _parse_yaml(text, where)
-    _schemas(data, _Where(where, nodes))
-    return {str(k): v for k, v in (data or {}).items()}
+    schemas = _schemas(data, _Where(where, nodes))
+    return {str(k): v for k, v in (data or {}).items()}, schemas
 
 
 def schemas_from_mapping(rules: Mapping[str, Any], where: str = "rules") -> dict[str, pa.DataFrameSchema]:

@@ -107,7 +107,7 @@ def test_reexecution_from_failure_reuses_cached_loads(tmp_path, sqlite_url):
         second = dg.execute_job(job, instance=instance, reexecution_options=options)
         assert second.success
         ran = {e.step_key for e in second.all_events if e.is_step_success}
-    assert "load_src" not in ran and {"transform", "export_rx"} <= ran
+    assert "rx__pipeline.load_src" not in ran and {"rx__pipeline.transform", "rx__pipeline.export_rx"} <= ran
     assert table_rows(sqlite_url, "rx", "id") == [(1, "a"), (2, "b")]
 
 
@@ -153,17 +153,8 @@ def test_a_failed_run_does_not_count_as_the_last_success(tmp_path, sqlite_url):
 
 def test_loads_record_a_fingerprint_of_what_they_read(tmp_path, sqlite_url):
     details = _skippable(tmp_path)
-    job = Pipeline(details, database_url=sqlite_url).build_job()
-    from tfi_data.orchestration import DatabaseResource, SourceLoader
-
-    result = job.execute_in_process(
-        resources={
-            "database": DatabaseResource(url=sqlite_url),
-            "io_manager": ParquetCacheIOManager(base_path=str(tmp_path / "c")),
-            "loader": SourceLoader(state_dir=str(tmp_path / "c")),
-        }
-    )
-    (obs,) = result.asset_observations_for_node("load_a")
+    result = Pipeline(details, database_url=sqlite_url, cache_dir=str(tmp_path / "c")).build_job().execute_in_process()
+    (obs,) = result.asset_observations_for_node("skippy__pipeline.load_a")
     (file,) = obs.metadata["fingerprint"].value["files"]
     assert file["size"] == len("id,v\n1,a\n") and len(file["sha256"]) == 64
     assert file["path"].endswith("a.csv")

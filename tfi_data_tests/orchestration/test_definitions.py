@@ -11,8 +11,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from tfi_data import Export, PipelineDetails, Source
+from tfi_data.details import DetailsError
 from tfi_data.discovery import discover
-from tfi_data.orchestration.definitions import build_definitions
+from tfi_data.orchestration.definitions import DefinitionsError, build_definitions
 
 from ..conftest import REPO, table_rows
 
@@ -22,19 +24,20 @@ def dagster_cli(*args, env, cwd):
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
-def test_one_job_per_pipeline_with_the_designed_graph(examples):
+def test_each_pipeline_is_graph_backed_table_assets_with_its_job(examples):
     defs = build_definitions(discover(examples))
     dg.Definitions.validate_loadable(defs)
-    job = defs.resolve_job_def("ridership")
-    assert sorted(n.name for n in job.graph.nodes) == [
+    graph = defs.resolve_job_def("ridership").graph.node_defs[0]
+    assert graph.name == "ridership__pipeline"
+    assert sorted(n.name for n in graph.nodes) == [
         "check_ridership",
         "export_ridership",
         "load_ridership",
-        "post_ingest",
         "pre_ingest",
+        "publish",
         "transform",
     ]
-    ds = job.graph.dependency_structure
+    ds = graph.dependency_structure
 
     def upstream(node):
         return sorted(o.node_name for outs in ds.input_to_upstream_outputs_for_node(node).values() for o in outs)
@@ -42,17 +45,61 @@ def test_one_job_per_pipeline_with_the_designed_graph(examples):
     assert upstream("load_ridership") == ["pre_ingest"]
     assert upstream("transform") == ["load_ridership"]
     assert upstream("check_ridership") == ["transform"]  # the rules name the exported frame
-    assert upstream("export_ridership") == ["check_ridership"]
-    assert upstream("post_ingest") == ["export_ridership"]
-    stations = defs.resolve_job_def("stations")
-    assert sorted(n.name for n in stations.graph.nodes) == ["check_stations", "export_stations", "load_stations"]
-    assert [s.name for s in defs.schedules] == ["ridership_schedule"]
-    keys = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}
-    assert keys == {"sources/ridership/ridership", "sources/stations/stations", "tables/ridership", "tables/stations"}
-    checks = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    assert upstream("export_ridership") == ["check_ridership", "transform"]  # the frame and the verdict
+    assert upstream("publish") == ["export_ridership"]
+    stations = defs.resolve_job_def("stations").graph.node_defs[0]
+    assert sorted(n.name for n in stations.nodes) == ["check_stations", "export_stations", "load_stations", "publish"]
+
+    graph_ = defs.resolve_asset_graph()
+    table = graph_.get(dg.AssetKey(["tables", "ridership"]))
+    assert table.is_materializable and not table.is_external
+    assert table.group_name == "ridership" and set(table.kinds) == {"pandas", "sqlite"}
+    assert {p.to_user_string() for p in table.parent_keys} == {"sources/ridership"}
+    assert table.metadata["dagster/table_name"] == "ridership"
+    source = graph_.get(dg.AssetKey(["sources", "ridership"]))
+    assert source.is_external and source.group_name == "ridership" and set(source.kinds) == {"csv"}
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph_.asset_check_keys}
     assert checks == {(t, c) for t in ("tables/ridership", "tables/stations") for c in ("rules", "schema_drift")}
-    table = next(s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey(["tables", "ridership"]))
-    assert {d.asset_key for d in table.deps} == {dg.AssetKey(["sources", "ridership", "ridership"])}
+    assert [s.name for s in defs.schedules] == ["ridership_schedule", "tfi_cache_retention_schedule"]
+    assert sorted(s.name for s in defs.sensors) == ["ridership_files", "stations_files"]
+    assert defs.resolve_job_def("ridership").executor_def.name == "in_process"
+    assert defs.resolve_job_def("ridership").tags["tfi_data/pipeline"] == "ridership"
+
+
+def test_details_choose_executor_timezone_owners_and_tags(tmp_path):
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    details = PipelineDetails(
+        name="zoned",
+        sources=[Source.csv("a", "a.csv"), Source.csv("b", "a.csv")],
+        transformer=lambda f: f["a"],
+        exports=[Export(table="z", keys=["id"], schema="main")],
+        schedule="0 6 * * *",
+        timezone="Europe/Dublin",
+        executor="multiprocess",
+        owners=["team:data"],
+        tags={"domain": "transport"},
+        base_dir=tmp_path,
+    )
+    defs = build_definitions([details])
+    assert defs.resolve_job_def("zoned").executor_def.name == "multiprocess"
+    (schedule,) = [s for s in defs.schedules if s.name == "zoned_schedule"]
+    assert schedule.execution_timezone == "Europe/Dublin"
+    table = defs.resolve_asset_graph().get(dg.AssetKey(["tables", "main", "z"]))
+    assert table.owners == ["team:data"] and table.tags["domain"] == "transport"
+    keys = {k.to_user_string() for k in table.parent_keys}
+    assert keys == {"sources/zoned/a", "sources/zoned/b"}  # several sources: named under the pipeline
+    with pytest.raises(DetailsError, match="timezone: 'Mars/Olympus'"):
+        PipelineDetails(name="x", sources=details.sources[:1], exports=details.exports, timezone="Mars/Olympus")
+    with pytest.raises(DetailsError, match="executor: 'threads'"):
+        PipelineDetails(name="x", sources=details.sources[:1], exports=details.exports, executor="threads")
+
+
+def test_two_pipelines_exporting_one_table_is_an_error_naming_both(tmp_path):
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    one = PipelineDetails(name="one", sources=[Source.csv("a", "a.csv")], exports=[Export("t", keys=["id"])])
+    two = PipelineDetails(name="two", sources=[Source.csv("a", "a.csv")], exports=[Export("t", keys=["id"])])
+    with pytest.raises(DefinitionsError, match="table 't' is exported by pipeline 'one' and by pipeline 'two'"):
+        build_definitions([one, two])
 
 
 def test_building_twice_gives_the_same_job_snapshot(examples):
@@ -124,27 +171,27 @@ def test_dagster_job_execute_with_instance_storage_on_postgres(tmp_path, pg_url,
     assert pg_url.split("@")[0] not in str(meta)  # no connection string in metadata
 
 
-def test_export_ops_record_materializations_and_planned_observations(tmp_path, examples):
-    from tfi_data.orchestration import DatabaseResource, ParquetCacheIOManager
+def test_publish_records_materializations_and_a_dry_run_only_observations(tmp_path, examples):
+    from tfi_data import Pipeline
 
-    defs = build_definitions(discover(examples))
-    job = defs.resolve_job_def("stations")
-    resources = {
-        "database": DatabaseResource(url=f"sqlite:///{tmp_path / 'x.sqlite'}"),
-        "io_manager": ParquetCacheIOManager(base_path=str(tmp_path / "cache")),
-    }
-    planned = job.execute_in_process(
-        resources=resources, run_config={"ops": {"export_stations": {"config": {"dry_run": True}}}}
-    )
-    assert planned.asset_materializations_for_node("export_stations") == []
-    (obs,) = planned.asset_observations_for_node("export_stations")
+    (details,) = [d for d in discover(examples) if d.name == "stations"]
+    pipe = Pipeline(details, database_url=f"sqlite:///{tmp_path / 'x.sqlite'}", cache_dir=str(tmp_path / "c"))
+    job = pipe.build_job()
+    node = "stations__pipeline.publish"
+    dry = {"ops": {"stations__pipeline": {"ops": {"export_stations": {"config": {"dry_run": True}}}}}}
+    planned = job.execute_in_process(run_config=dry)
+    assert planned.asset_materializations_for_node(node) == []
+    (obs,) = planned.asset_observations_for_node(node)
     assert obs.asset_key == dg.AssetKey(["tables", "stations"])
     assert obs.metadata["inserted"].value == 5 and obs.metadata["dry_run"].value is True
     assert "| inserted | 101 |" in obs.metadata["preview"].value
 
-    done = job.execute_in_process(resources=resources)
-    (mat,) = done.asset_materializations_for_node("export_stations")
+    done = job.execute_in_process()
+    (mat,) = done.asset_materializations_for_node(node)
     assert mat.metadata["inserted"].value == 5 and mat.metadata["dagster/row_count"].value == 5
     assert mat.metadata["duration_s"].value >= 0
-    (src,) = done.asset_observations_for_node("load_stations")
-    assert src.asset_key == dg.AssetKey(["sources", "stations", "stations"]) and src.metadata["rows"].value == 5
+    assert [c.name for c in mat.metadata["dagster/column_schema"].schema.columns][:2] == ["station_id", "name"]
+    (src,) = done.asset_observations_for_node("stations__pipeline.load_stations")
+    assert src.asset_key == dg.AssetKey(["sources", "stations"]) and src.metadata["dagster/row_count"].value == 5
+    (check,) = [e for e in done.get_asset_check_evaluations() if e.check_name == "rules"]
+    assert check.passed and check.severity == dg.AssetCheckSeverity.ERROR  # a pass keeps the rules' severity
