@@ -20,14 +20,17 @@ from tfi_data.validation import RulesError
 _COLUMNS = ("pipeline", "table", "inserted", "updated", "deleted", "unchanged", "rows_in_table")
 
 
-def _select(path: str, name: str | None):
+def _select(path: str, names: str | Sequence[str] | None):
+    """The pipelines under ``path``, or those named (each name once, in the order given)."""
     pipelines = discover(path)
-    if name is None:
+    if not names:
         return pipelines
-    chosen = [d for d in pipelines if d.name == name]
-    if not chosen:
-        raise DataloaderError(f"no pipeline {name!r} under {path}; found {[d.name for d in pipelines]}")
-    return chosen
+    by_name = {d.name: d for d in pipelines}
+    wanted = list(dict.fromkeys([names] if isinstance(names, str) else names))
+    missing = [n for n in wanted if n not in by_name]
+    if missing:
+        raise DataloaderError(f"no pipeline {', '.join(map(repr, missing))} under {path}; found {sorted(by_name)}")
+    return [by_name[n] for n in wanted]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -46,7 +49,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         pipeline = Pipeline(details, database_url=args.database, cache_dir=args.cache_dir)
         progress = LoadProgress(details.name) if not args.json else None
         with progress or contextlib.nullcontext():
-            result = pipeline.ingest(dry_run=args.dry_run, verbose=args.verbose, progress=progress)
+            result = pipeline.ingest(
+                dry_run=args.dry_run, verbose=args.verbose, progress=progress, keep_cache=args.keep_cache
+            )
         rows.extend(result.rows())
         if result.skipped:
             print(
@@ -63,6 +68,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.dry_run:
             print("(dry run: the counts are what a run would change; nothing was written)")
     return 1 if failed else 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    """Submit each pipeline's job to the Dagster instance of DAGSTER_HOME, as the UI does."""
+    from tfi_data.pipeline import LaunchError, Pipeline
+
+    failed = 0
+    for details in _select(args.path, args.pipeline):
+        try:
+            launched = Pipeline(details).launch(wait=args.wait, dataloaders=args.path)
+        except LaunchError as exc:
+            print(f"tfi-data: pipeline {details.name!r}: {exc}", file=sys.stderr)
+            return 2
+        print(f"{details.name}\t{launched.run_id}\t{launched.status}")
+        failed += args.wait and not launched.success
+    return 1 if failed else 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """``dagster dev`` on the code location, with the dataloaders of PATH."""
+    import os
+    import subprocess
+
+    path = Path(args.path or settings.env(settings.DATALOADERS_DIR_VAR) or Path.cwd()).resolve()
+    discover(path)  # a broken dataloader is named here, before Dagster starts
+    env = {**os.environ, settings.DATALOADERS_DIR_VAR: str(path)}
+    command = [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "tfi_data.definitions"]
+    command += ["-p", str(args.port)] if args.port else []
+    return subprocess.call(command, env=env)
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
@@ -136,13 +170,27 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run pipelines in-process and print what each export changed")
     run.add_argument("path", help="a dataloaders directory or one dataloader module")
-    run.add_argument("--pipeline", help="run only this pipeline")
+    run.add_argument("--pipeline", action="append", help="run only this pipeline (repeat for several)")
     run.add_argument("--database", help="SQLAlchemy URL (default: $TFI_DATABASE_URL or sqlite:///tfi_data.sqlite)")
     run.add_argument("--cache-dir", help="where op outputs are cached (default: $TFI_CACHE_DIR or .tfi_cache)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--dry-run", action="store_true", help="plan every export: print the counts, write nothing")
     run.add_argument("--verbose", action="store_true", help="show Dagster's event log")
+    run.add_argument(
+        "--keep-cache", action="store_true", help="keep the run's cached step outputs (default: removed on success)"
+    )
     run.set_defaults(func=cmd_run)
+    launch = sub.add_parser(
+        "launch", help="submit pipelines' runs to the Dagster instance of DAGSTER_HOME (queued, run by its daemon)"
+    )
+    launch.add_argument("path", help="the dataloaders directory the instance's code location serves")
+    launch.add_argument("--pipeline", action="append", help="launch only this pipeline (repeat for several)")
+    launch.add_argument("--wait", action="store_true", help="wait for each run to end; exit 1 if one failed")
+    launch.set_defaults(func=cmd_launch)
+    ui = sub.add_parser("ui", help="the Dagster UI (dagster dev) on the pipelines of a dataloaders directory")
+    ui.add_argument("path", nargs="?", help="dataloaders directory (default: $TFI_DATALOADERS_DIR, else .)")
+    ui.add_argument("--port", type=int, help="the UI's port (default 3000)")
+    ui.set_defaults(func=cmd_ui)
     infer = sub.add_parser("infer", help="infer a rules file from what a pipeline exports, or report its drift")
     infer.add_argument("path", help="a dataloaders directory or one dataloader module")
     infer.add_argument("--pipeline", required=True)

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -159,21 +160,17 @@ def launch(job: str, dataloaders: str | Path, *, wait: bool = False, timeout: fl
     if not settings.env("DAGSTER_HOME"):
         raise LaunchError("launch needs DAGSTER_HOME: the Dagster instance the daemon and the UI use")
     run_id = str(uuid.uuid4())
-    command = [
-        str(Path(sys.executable).with_name("dagster")),
-        "job",
-        "launch",
-        "-m",
-        "tfi_data.definitions",
-        "--location",
-        settings.CODE_LOCATION,
-        "-j",
-        job,
-        "--run-id",
-        run_id,
-    ]
-    env = {**os.environ, settings.DATALOADERS_DIR_VAR: str(Path(dataloaders).resolve())}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    with tempfile.TemporaryDirectory(prefix="tfi-launch-") as tmp:
+        # the code location under the name the UI and the daemon know it by
+        workspace = Path(tmp) / "workspace.yaml"
+        workspace.write_text(
+            "load_from:\n  - python_module:\n      module_name: tfi_data.definitions\n"
+            f"      location_name: {settings.CODE_LOCATION}\n"
+        )
+        command = [str(Path(sys.executable).with_name("dagster")), "job", "launch", "-w", str(workspace)]
+        command += ["-j", job, "--run-id", run_id]
+        env = {**os.environ, settings.DATALOADERS_DIR_VAR: str(Path(dataloaders).resolve())}
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         lines = [line for line in (done.stderr or done.stdout).strip().splitlines() if line.strip()]
         raise LaunchError(f"dagster job launch {job!r} failed: {lines[-1] if lines else done.returncode}")
@@ -199,7 +196,9 @@ def _instance() -> Iterator[dg.DagsterInstance]:
         with dg.DagsterInstance.get() as instance:
             yield instance
     else:
-        yield dg.DagsterInstance.ephemeral(settings={"python_logs": {"managed_python_loggers": [DATALOADER_LOGGERS]}})
+        yield dg.DagsterInstance.ephemeral(
+            settings={"python_logs": {"managed_python_loggers": [DATALOADER_LOGGERS], "python_log_level": "INFO"}}
+        )
 
 
 def _dry_run_config(job: dg.JobDefinition) -> dict[str, Any]:

@@ -5,20 +5,26 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
+from pandas.io.common import infer_compression
 
 from tfi_data.details import Source
+from tfi_data.loader.fingerprint import HashingFile, data_fingerprint, file_fingerprint
 from tfi_data.loader.readers import READERS, Reader
 from tfi_data.loader.readers.files import EmptyFileError, ReadError
 from tfi_data.loader.readers.http import redact_url
 
 # Kinds whose location is a path, glob or directory (local or an fsspec URL) rather than a query.
 FILE_KINDS = frozenset({"csv", "json", "jsonl", "parquet", "excel"})
+# Kinds whose readers read a file from its start to its end: hashed as they read.
+_STREAMED_KINDS = frozenset({"csv", "json", "jsonl"})
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
@@ -51,6 +57,27 @@ class GeneralLoader:
         return self._expand(source)[0]
 
     def load(self, source: Source) -> pd.DataFrame:
+        return self._load(source, None, {})
+
+    def load_with_fingerprint(
+        self, source: Source, on_files: Callable[[list[Path | str]], None] | None = None
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The frame and a fingerprint of what was read, each file listed once and read once:
+        local text files are hashed as the reader reads them. ``on_files(files)`` hears of the
+        files before they are read."""
+        if source.kind not in FILE_KINDS:
+            frame = self.load(source)
+            return frame, data_fingerprint(source, frame)
+        files = self._expand(source)
+        if on_files is not None:
+            on_files(files[0])
+        digests: dict[str, str] = {}
+        frame = self._load(source, files, digests)
+        return frame, file_fingerprint(files[0], digests)
+
+    def _load(
+        self, source: Source, listed: tuple[list[Path | str], bool] | None, digests: dict[str, str]
+    ) -> pd.DataFrame:
         reader = READERS[source.kind]
         if source.kind not in FILE_KINDS:
             try:
@@ -61,10 +88,10 @@ class GeneralLoader:
         options = dict(source.options)
         file_column = options.pop("file_column", "source_file")
         allow_empty = bool(options.pop("allow_empty", False))
-        files, several = self._expand(source)
+        files, several = listed or self._expand(source)
         frames = []
         for file in files:
-            frame = self._read(source, reader, file, options, allow_empty)
+            frame = self._read(source, reader, file, options, allow_empty, digests)
             if several and file_column is not None:
                 if file_column in frame.columns:
                     raise LoadError(
@@ -77,10 +104,24 @@ class GeneralLoader:
             frames.append(frame)
         return frames[0] if len(frames) == 1 else _concat(frames)
 
-    def _read(self, source: Source, reader: Reader, file: Path | str, options: dict, allow_empty: bool) -> pd.DataFrame:
+    def _read(
+        self, source: Source, reader: Reader, file: Path | str, options: dict, allow_empty: bool, digests: dict
+    ) -> pd.DataFrame:
         where = f"source {source.name!r}: cannot read {file}"
         try:
-            frame = reader(str(file), options)
+            if (
+                isinstance(file, Path)
+                and source.kind in _STREAMED_KINDS
+                and "compression" not in options
+                and infer_compression(str(file), "infer") is None
+            ):
+                # read through a hash: the fingerprint comes from the bytes the reader reads
+                with HashingFile(file) as stream:
+                    frame = reader(stream, options)
+                    if (digest := stream.hexdigest()) is not None:
+                        digests[str(file)] = digest
+            else:
+                frame = reader(str(file), options)
         except EmptyFileError as exc:
             if allow_empty:
                 return pd.DataFrame()

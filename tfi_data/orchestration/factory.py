@@ -390,28 +390,30 @@ def _check_op(details: PipelineDetails, export: Export, plan: RulesPlan) -> dg.O
     ident = {n: dg.AssetCheckSpec(n, asset=key).get_python_identifier() for n in _check_names(plan)}
 
     def check(context, frame):
+        selected = context.selected_output_names
         result = enforce(validator, {name: frame}, details.on_invalid)
         _log_report(context, result)
         report = result.report
-        yield dg.AssetCheckResult(
-            asset_key=key,
-            check_name="rules",
-            passed=not report.failures,
-            # WARN only when warnings alone failed; a passing check keeps the rules' own severity
-            severity=dg.AssetCheckSeverity.WARN
-            if report.failures and not report.errors
-            else dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "errors": len(report.errors),
-                "warnings": len(report.warnings),
-                "checks": len(report.outcomes),
-                "rows": len(frame),
-                "rejected_rows": result.rejected_rows,
-                "on_invalid": details.on_invalid,
-                "failures": dg.MetadataValue.md(failures_markdown(report)),
-            },
-        )
-        if plan.mapping is not None:
+        if ident["rules"] in selected:
+            yield dg.AssetCheckResult(
+                asset_key=key,
+                check_name="rules",
+                passed=not report.failures,
+                # WARN only when warnings alone failed; a pass keeps the rules' own severity
+                severity=dg.AssetCheckSeverity.WARN
+                if report.failures and not report.errors
+                else dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "errors": len(report.errors),
+                    "warnings": len(report.warnings),
+                    "checks": len(report.outcomes),
+                    "rows": len(frame),
+                    "rejected_rows": result.rejected_rows,
+                    "on_invalid": details.on_invalid,
+                    "failures": dg.MetadataValue.md(failures_markdown(report)),
+                },
+            )
+        if ident.get("schema_drift") in selected:
             findings = drift(plan.mapping, {name: frame}, report=report)
             yield dg.AssetCheckResult(
                 asset_key=key,
@@ -423,7 +425,7 @@ def _check_op(details: PipelineDetails, export: Export, plan: RulesPlan) -> dg.O
                     "drift": dg.MetadataValue.md("\n".join(f"- {f}" for f in findings) or "no drift"),
                 },
             )
-        if "verdict" not in context.selected_output_names:
+        if "verdict" not in selected:
             return  # the checks alone were asked for: nothing is stopped or set aside
         if result.stop:
             raise ValidationFailed(report.records(), result=report)
@@ -434,7 +436,10 @@ def _check_op(details: PipelineDetails, export: Export, plan: RulesPlan) -> dg.O
         f"check_{export_key(export)}",
         check,
         {"frame": dg.In(pd.DataFrame)},
-        {"verdict": dg.Out(pd.DataFrame, is_required=False), **{i: dg.Out(dg.Nothing) for i in ident.values()}},
+        {
+            "verdict": dg.Out(pd.DataFrame, is_required=False),
+            **{i: dg.Out(dg.Nothing, is_required=False) for i in ident.values()},
+        },
         description=f"Check the rules of {name!r} before it goes into {export.qualified_name}",
     )
 

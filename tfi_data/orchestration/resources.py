@@ -16,7 +16,7 @@ from tfi_data import cache, settings
 from tfi_data.details import PipelineDetails, Source
 from tfi_data.export import Exporter, make_engine
 from tfi_data.loader import GeneralLoader
-from tfi_data.loader.fingerprint import data_fingerprint, file_fingerprint
+from tfi_data.loader.fingerprint import file_fingerprint
 from tfi_data.loader.general import FILE_KINDS
 
 log = logging.getLogger(__name__)
@@ -70,13 +70,14 @@ class SourceLoader:
         return future.result()
 
     def _load(self, details: PipelineDetails, source: Source) -> tuple[pd.DataFrame, dict[str, Any]]:
-        loader = GeneralLoader(details.base_dir)
-        files = loader.files(source) if source.kind in FILE_KINDS else []
-        local = [f for f in files if isinstance(f, os.PathLike)]
-        self._report(source.name, "loading", sum(os.path.getsize(f) for f in local) if local else None)
-        frame = loader.load(source)
+        def sized(files: list) -> None:
+            local = [f for f in files if isinstance(f, os.PathLike)]
+            self._report(source.name, "loading", sum(os.path.getsize(f) for f in local) if local else None)
+
+        if source.kind not in FILE_KINDS:
+            sized([])
+        frame, fingerprint = GeneralLoader(details.base_dir).load_with_fingerprint(source, on_files=sized)
         self._report(source.name, "loaded", len(frame))
-        fingerprint = file_fingerprint(files) if files else data_fingerprint(source, frame)
         return frame, fingerprint
 
     def _report(self, name: str, what: str, rows: int | None) -> None:
