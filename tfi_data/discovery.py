@@ -67,8 +67,10 @@ def load_module_details(file: Path) -> list[PipelineDetails]:
 
 
 def discover(path: str | Path) -> list[PipelineDetails]:
-    """Every PipelineDetails under ``path``, sorted by name; names must be unique."""
+    """Every PipelineDetails under ``path``, sorted by name. Names must be unique, and so must
+    the tables: a table is the asset of the one pipeline that exports into it."""
     seen: dict[str, Path] = {}
+    tables: dict[str, tuple[str, Path]] = {}
     out: list[PipelineDetails] = []
     for file in dataloader_files(path):
         for details in load_module_details(file):
@@ -77,5 +79,14 @@ def discover(path: str | Path) -> list[PipelineDetails]:
                     f"pipeline name {details.name!r} is declared in {seen[details.name]} and in {file}"
                 )
             seen[details.name] = file
+            for export in details.exports:
+                if export.qualified_name in tables:
+                    other, where = tables[export.qualified_name]
+                    raise DataloaderError(
+                        f"table {export.qualified_name!r} is exported by pipeline {other!r} ({where}) and by "
+                        f"pipeline {details.name!r} ({file}): a table belongs to one pipeline; export into "
+                        "another table, or make one pipeline of the two (its transformer can combine sources)"
+                    )
+                tables[export.qualified_name] = (details.name, file)
             out.append(details)
     return sorted(out, key=lambda d: d.name)

@@ -10,34 +10,16 @@ from sqlalchemy.engine import make_url
 
 from tfi_data import cache, settings
 from tfi_data.details import PipelineDetails
-from tfi_data.orchestration.factory import DATABASE_KINDS, PipelineAssets, build_pipeline, table_asset_key
+from tfi_data.orchestration.factory import DATABASE_KINDS, PipelineAssets, build_pipeline
 from tfi_data.orchestration.io_manager import ParquetCacheIOManager
 from tfi_data.orchestration.resources import DatabaseResource, SourceLoader, database_from_env
 from tfi_data.orchestration.sensors import file_sensor
 
 
-class DefinitionsError(ValueError):
-    """The pipelines cannot live in one code location together."""
-
-
 def build_pipelines(all_details: Sequence[PipelineDetails], database_url: str | None = None) -> list[PipelineAssets]:
-    """Every pipeline's assets and job. A table belongs to one pipeline: it is one asset, and one
-    definition materializes it, so a second pipeline exporting into it is an error naming both."""
+    """Every pipeline's assets and job (``discover`` has checked that each table belongs to one)."""
     kind = _database_kind(database_url or settings.database_url())
-    owner: dict[dg.AssetKey, str] = {}
-    built = []
-    for details in all_details:
-        for export in details.exports:
-            key = table_asset_key(export)
-            if key in owner:
-                raise DefinitionsError(
-                    f"table {export.qualified_name!r} is exported by pipeline {owner[key]!r} and by "
-                    f"pipeline {details.name!r}: a table is the asset of one pipeline; export into "
-                    "another table, or make one pipeline of the two (a transformer can combine sources)"
-                )
-            owner[key] = details.name
-        built.append(build_pipeline(details, database_kind=kind))
-    return built
+    return [build_pipeline(details, database_kind=kind) for details in all_details]
 
 
 def _database_kind(url: str) -> str | None:

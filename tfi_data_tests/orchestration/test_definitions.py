@@ -13,10 +13,10 @@ from sqlalchemy.engine import make_url
 
 from tfi_data import Export, PipelineDetails, Source
 from tfi_data.details import DetailsError
-from tfi_data.discovery import discover
-from tfi_data.orchestration.definitions import DefinitionsError, build_definitions
+from tfi_data.discovery import DataloaderError, discover
+from tfi_data.orchestration.definitions import build_definitions
 
-from ..conftest import REPO, table_rows
+from ..conftest import REPO, run_cli, table_rows
 
 
 def dagster_cli(*args, env, cwd):
@@ -94,12 +94,17 @@ def test_details_choose_executor_timezone_owners_and_tags(tmp_path):
         PipelineDetails(name="x", sources=details.sources[:1], exports=details.exports, executor="threads")
 
 
-def test_two_pipelines_exporting_one_table_is_an_error_naming_both(tmp_path):
-    (tmp_path / "a.csv").write_text("id\n1\n")
-    one = PipelineDetails(name="one", sources=[Source.csv("a", "a.csv")], exports=[Export("t", keys=["id"])])
-    two = PipelineDetails(name="two", sources=[Source.csv("a", "a.csv")], exports=[Export("t", keys=["id"])])
-    with pytest.raises(DefinitionsError, match="table 't' is exported by pipeline 'one' and by pipeline 'two'"):
-        build_definitions([one, two])
+def test_two_pipelines_exporting_one_table_is_an_error_naming_both(tmp_path, examples):
+    (examples / "copy.py").write_text(
+        "from tfi_data import Export, PipelineDetails, Source\n"
+        "again = PipelineDetails(name='again', sources=[Source.json('s', 'data/stations.json')],\n"
+        "                        exports=[Export(table='stations', keys=['station_id'])])\n"
+    )
+    message = r"table 'stations' is exported by pipeline '\w+' \(.*\.py\) and by pipeline '\w+' \(.*\.py\)"
+    with pytest.raises(DataloaderError, match=message):
+        discover(examples)
+    out = run_cli("run", str(examples), cwd=tmp_path)
+    assert out.returncode == 2 and "table 'stations' is exported by pipeline" in out.stderr
 
 
 def test_building_twice_gives_the_same_job_snapshot(examples):

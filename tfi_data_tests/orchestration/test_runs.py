@@ -252,3 +252,18 @@ def test_each_source_file_is_listed_and_read_once_per_load(tmp_path, sqlite_url,
     listed.clear()
     result = Pipeline(details, database_url=sqlite_url).ingest()
     assert result.success and result.exports[0].inserted == rows and listed == ["a"]
+
+
+def test_the_cache_retention_job_removes_runs_older_than_the_setting(tmp_path, examples, monkeypatch):
+    base = tmp_path / "cache"
+    for run, age_days in (("old", 3), ("new", 1)):
+        f = base / run / "p__pipeline.load_a" / "result.parquet"
+        f.parent.mkdir(parents=True)
+        f.write_bytes(b"x" * 100)
+        stamp = time.time() - age_days * 86400
+        os.utime(f, (stamp, stamp))
+    monkeypatch.setenv("TFI_CACHE_DIR", str(base))
+    monkeypatch.setenv("TFI_CACHE_RETENTION", "2d")
+    defs = build_definitions(discover(examples))
+    assert defs.resolve_job_def("tfi_cache_retention").execute_in_process().success
+    assert sorted(p.name for p in base.iterdir()) == ["new"]
