@@ -6,8 +6,11 @@ without reading tfi-data's code.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import keyword
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +18,12 @@ from typing import Any
 
 # Names become Dagster op/job names and file names in the cache: keep them to identifiers.
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Names Dagster refuses for jobs, inputs and outputs besides Python's keywords (its
+# DISALLOWED_NAMES; this layer does not import dagster).
+_RESERVED = frozenset(
+    {"arg_dict", "bool", "conf", "config", "context", "dict", "float", "input", "input_arg_dict", "int", "meta"}
+    | {"output", "output_arg_dict", "str", "type"}
+)
 
 SOURCE_KINDS = ("csv", "json", "jsonl", "parquet", "excel", "sql", "http")
 EXPORT_MODES = ("append", "replace", "merge", "sync", "insert_new")
@@ -35,7 +44,20 @@ def _check_name(value: object, what: str) -> str:
         raise DetailsError(
             f"{what}: {value!r} is not a valid name (letters, digits and '_', not starting with a digit)"
         )
+    if keyword.iskeyword(value) or value in _RESERVED:
+        raise DetailsError(f"{what}: {value!r} is a reserved word in Python or Dagster: choose another name")
     return value
+
+
+def op_safe(name: str) -> str:
+    """An identifier for any table name, for op and output names: ``café`` -> ``cafe``,
+    ``growth %`` -> ``growth``, ``2024 sales`` -> ``t_2024_sales``; a name with no ASCII letter or
+    digit gets one from its hash."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    key = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")
+    if not key:
+        return "t_" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"t_{key}" if key[0].isdigit() else key
 
 
 @dataclass(frozen=True)
@@ -148,6 +170,11 @@ class Export:
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.table}" if self.schema else self.table
 
+    @property
+    def key(self) -> str:
+        """An identifier naming this export in Dagster (op and output names), from its table."""
+        return op_safe(self.qualified_name)
+
 
 def _check_timezone(name: object) -> None:
     import zoneinfo
@@ -215,6 +242,7 @@ class PipelineDetails:
                 f"PipelineDetails.name: {self.name!r} is not a valid pipeline name "
                 "(letters, digits and '_', not starting with a digit)"
             )
+        _check_name(self.name, "PipelineDetails.name")
         where = f"pipeline {self.name!r}"
         try:
             self._validate()
@@ -248,6 +276,14 @@ class PipelineDetails:
         dup = sorted({t for t in tables if tables.count(t) > 1})
         if dup:
             raise DetailsError(f"exports: table(s) {dup} exported twice")
+        keys: dict[str, str] = {}
+        for e in exports:
+            if e.key in keys:
+                raise DetailsError(
+                    f"exports: tables {keys[e.key]!r} and {e.qualified_name!r} have one name in Dagster "
+                    f"({e.key!r}): rename one of them"
+                )
+            keys[e.key] = e.qualified_name
         object.__setattr__(self, "exports", exports)
 
         for fname in ("transformer", "pre_ingest", "post_ingest"):

@@ -24,7 +24,6 @@ from tfi_data.export import ExportResult
 from tfi_data.orchestration import SourceLoader, pipeline_definitions
 from tfi_data.orchestration.factory import graph_name
 from tfi_data.orchestration.resources import Progress
-from tfi_data.transformer import export_key
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -111,7 +110,7 @@ class Pipeline(Task):
         exports = []
         for export in self.details.exports:
             try:
-                payload = result.output_for_node(f"{graph_name(self.details)}.export_{export_key(export)}", "result")
+                payload = result.output_for_node(f"{graph_name(self.details)}.export_{export.key}", "result")
             except dg.DagsterInvariantViolationError:  # the export did not run
                 continue
             if payload is not None:

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import pandas as pd
 
-from tfi_data.details import Export, PipelineDetails
+from tfi_data.details import PipelineDetails
 
 
 class TransformError(RuntimeError):
     """The transformer failed or returned something the exports cannot use."""
 
 
-def export_key(export: Export) -> str:
-    """An identifier naming one export (used for op and output names)."""
-    return re.sub(r"\W", "_", export.qualified_name)
-
-
 def transform(details: PipelineDetails, frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Apply the transformer; return one DataFrame per export, keyed by ``export_key``."""
+    """Apply the transformer; return one DataFrame per export, keyed by ``Export.key``."""
     where = f"pipeline {details.name!r}: transformer"
     if details.transformer is None:
         (result,) = frames.values()  # validated: without a transformer there is one source
@@ -48,5 +42,5 @@ def transform(details: PipelineDetails, frames: Mapping[str, pd.DataFrame]) -> d
             raise TransformError(
                 f"{where}: frame for {export.qualified_name!r} is {type(frame).__name__}, not a DataFrame"
             )
-        routed[export_key(export)] = frame
+        routed[export.key] = frame
     return routed

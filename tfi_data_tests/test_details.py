@@ -94,3 +94,32 @@ def test_source_constructors_cover_every_kind_and_pass_options_through():
 
 def test_append_needs_no_keys():
     assert Export(table="log", mode="append").keys == ()
+
+
+def test_any_table_name_gets_an_op_safe_key_and_true_collisions_are_named(tmp_path, sqlite_url):
+    from tfi_data import Pipeline
+
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    frames = {"café": 0, "del": 0, "class": 0, "growth %": 0, "2024 sales": 0, "日本": 0}
+    details = PipelineDetails(
+        name="names",
+        sources=[Source.csv("a", "a.csv")],
+        transformer=lambda f: {name: f["a"] for name in frames},
+        exports=[Export(table=name, keys=["id"]) for name in frames],
+        base_dir=tmp_path,
+    )
+    assert [e.key for e in details.exports][:5] == ["cafe", "del", "class", "growth", "t_2024_sales"]
+    result = Pipeline(details, database_url=sqlite_url).ingest()
+    assert result.success, result.error
+    assert sorted(e.table for e in result.exports) == sorted(frames) and all(e.inserted == 1 for e in result.exports)
+    with pytest.raises(DetailsError, match=r"tables 'a b' and 'a_b' have one name in Dagster \('a_b'\)"):
+        PipelineDetails(
+            name="x",
+            sources=[Source.csv("a", "a.csv")],
+            exports=[Export("a b", mode="append"), Export("a_b", mode="append")],
+        )
+    for reserved in ("class", "config"):
+        with pytest.raises(DetailsError, match=f"{reserved!r} is a reserved word"):
+            PipelineDetails(name=reserved, sources=[Source.csv("a", "a.csv")], exports=[Export("t", mode="append")])
+        with pytest.raises(DetailsError, match=f"{reserved!r} is a reserved word"):
+            Source.csv(reserved, "a.csv")

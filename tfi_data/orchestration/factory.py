@@ -22,7 +22,7 @@ import pandas as pd
 
 from tfi_data.details import Export, PipelineDetails, Source
 from tfi_data.loader.fingerprint import same_content
-from tfi_data.transformer import export_key, transform
+from tfi_data.transformer import transform
 from tfi_data.validation import (
     Enforced,
     RulesPlan,
@@ -68,7 +68,7 @@ def graph_name(details: PipelineDetails) -> str:
 
 def pool_name(export: Export) -> str:
     """The concurrency pool of the steps that write one table: one at a time across runs."""
-    return f"tfi_table_{export_key(export)}"
+    return f"tfi_table_{export.key}"
 
 
 @dataclass(frozen=True)
@@ -210,9 +210,7 @@ def _graph(
     nodes: dict[str, dg.OpDefinition] = {}
     deps: dict[str, dict[str, Any]] = {}
     names = [s.name for s in details.sources]
-    keys = {export_key(e): e for e in details.exports}
-    if len(keys) != len(details.exports):
-        raise ValueError(f"pipeline {details.name!r}: two exports map to the same op name")
+    keys = {e.key: e for e in details.exports}  # distinct: PipelineDetails checks it
     outputs = {f"table_{k}": e for k, e in keys.items()}
     inputs = {f"source_{s.name}": s for s in details.sources}
 
@@ -266,13 +264,17 @@ def _graph(
 
         def transform_op(context, **frames):
             for key, frame in transform(details, frames).items():
-                yield dg.Output(frame, key)
+                yield dg.Output(frame, f"frame_{key}")
 
         nodes["transform"] = _op(
-            details, "transform", transform_op, {n: dg.In() for n in names}, {k: dg.Out(pd.DataFrame) for k in keys}
+            details,
+            "transform",
+            transform_op,
+            {n: dg.In() for n in names},
+            {f"frame_{k}": dg.Out(pd.DataFrame) for k in keys},
         )
         deps["transform"] = {n: dg.DependencyDefinition(*upstream[n]) for n in names}
-        frame_of = {k: ("transform", k) for k in keys}
+        frame_of = {k: ("transform", f"frame_{k}") for k in keys}
     else:
         frame_of = {k: upstream[names[0]] for k in keys}
 
@@ -433,7 +435,7 @@ def _check_op(details: PipelineDetails, export: Export, plan: RulesPlan) -> dg.O
 
     return _op(
         details,
-        f"check_{export_key(export)}",
+        f"check_{export.key}",
         check,
         {"frame": dg.In(pd.DataFrame)},
         {
@@ -494,7 +496,7 @@ def _export_op(details: PipelineDetails, export: Export, *, checked: bool, after
         yield dg.Output({"export": result.to_dict(), "columns": columns}, "result")
 
     return dg.op(
-        name=f"{details.name}__export_{export_key(export)}",
+        name=f"{details.name}__export_{export.key}",
         ins={
             "frame": dg.In(pd.DataFrame),
             **({"verdict": dg.In(pd.DataFrame)} if checked else {}),
