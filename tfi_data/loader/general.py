@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -26,6 +27,9 @@ FILE_KINDS = frozenset({"csv", "json", "jsonl", "parquet", "excel"})
 # Kinds whose readers read a file from its start to its end: hashed as they read.
 _STREAMED_KINDS = frozenset({"csv", "json", "jsonl"})
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+log = logging.getLogger(__name__)
 
 
 class LoadError(RuntimeError):
@@ -152,10 +156,10 @@ class GeneralLoader:
         if not location.is_absolute():
             location = self.base_dir / location
         if glob.has_magic(str(location)):
-            matches = sorted(Path(p) for p in glob.glob(str(location), recursive=True) if Path(p).is_file())
+            matches = _once(source, [Path(p) for p in glob.glob(str(location), recursive=True) if Path(p).is_file()])
             if not matches:
                 raise LoadError(f"source {source.name!r}: no file matches {str(location)!r}")
-            return list(matches), True
+            return matches, True
         if location.is_dir():
             matches = sorted(p for p in location.iterdir() if p.is_file() and not p.name.startswith("."))
             if not matches:
@@ -187,6 +191,29 @@ class GeneralLoader:
             return file
         path, base = Path(os.path.abspath(file)), Path(os.path.abspath(self.base_dir))
         return path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
+
+
+def _once(source: Source, paths: list[Path]) -> list[Path]:
+    """Each file once, in name order: a ``**`` glob follows links to directories, so a link back
+    up the tree (``ln -s . loop``) reaches the same files again through ever longer paths. The
+    shortest path to each file is kept, and the others are reported."""
+    kept: dict[str, Path] = {}
+    again: list[Path] = []
+    for path in sorted(paths, key=lambda p: (len(p.parts), str(p))):
+        real = os.path.realpath(path)
+        if real in kept:
+            again.append(path)
+        else:
+            kept[real] = path
+    if again:
+        log.warning(
+            "source %r: %d path(s) reach a file already listed through a link (e.g. %s is %s): each file is read once",
+            source.name,
+            len(again),
+            again[0],
+            kept[os.path.realpath(again[0])],
+        )
+    return sorted(kept.values())
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -187,3 +187,14 @@ def test_file_urls_are_local_files(tmp_path):
     assert df.to_dict("records") == [{"id": 1, "source_file": "d/a.csv"}, {"id": 2, "source_file": "d/b.csv"}]
     with pytest.raises(LoadError, match=f"file not found: {tmp_path}/d/c.csv"):
         loader.load(Source.csv("f", f"file://{tmp_path}/d/c.csv"))
+
+
+def test_a_link_loop_under_a_recursive_glob_reads_each_file_once(tmp_path, caplog):
+    (tmp_path / "data" / "g").mkdir(parents=True)
+    (tmp_path / "data" / "g" / "a.csv").write_text("id\n1\n")
+    (tmp_path / "data" / "b.csv").write_text("id\n2\n")
+    (tmp_path / "data" / "g" / "loop").symlink_to(".")  # data/g/loop/loop/... is data/g again
+    frame = GeneralLoader(tmp_path).load(Source.csv("s", "data/**/*.csv"))
+    assert frame["id"].tolist() == [2, 1]
+    assert frame["source_file"].tolist() == ["data/b.csv", "data/g/a.csv"]
+    assert "reach a file already listed through a link (e.g. " in caplog.text and "data/g/loop/a.csv" in caplog.text

@@ -267,3 +267,24 @@ def test_the_cache_retention_job_removes_runs_older_than_the_setting(tmp_path, e
     defs = build_definitions(discover(examples))
     assert defs.resolve_job_def("tfi_cache_retention").execute_in_process().success
     assert sorted(p.name for p in base.iterdir()) == ["new"]
+
+
+def test_a_damaged_fingerprint_file_is_named_and_the_run_loads_everything(tmp_path, sqlite_url, caplog):
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    details = PipelineDetails(
+        name="fp",
+        sources=[Source.csv("a", "a.csv")],
+        exports=[Export("t", keys=["id"])],
+        skip_unchanged=True,
+        base_dir=tmp_path,
+    )
+    cache_dir = tmp_path / "cache"
+    pipe = Pipeline(details, database_url=sqlite_url, cache_dir=str(cache_dir))
+    assert pipe.ingest().success
+    state = cache_dir / "fingerprints" / "fp.json"
+    state.write_text(state.read_text()[:10])  # cut short, as a crash mid-write would have left it before
+    again = pipe.ingest()
+    assert again.success and not again.skipped and again.exports[0].unchanged == 1
+    assert f"{state}: damaged fingerprint file" in caplog.text
+    assert pipe.ingest().skipped  # rewritten whole by the successful run
+    assert not list((cache_dir / "fingerprints").glob(".*.tmp"))
