@@ -23,6 +23,19 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "dataloaders"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", help="fault suite: 100 kill trials per database instead of 20")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    from tfi_data_tests.faults.conftest import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("fault suite figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 def _server(var: str, what: str) -> str:
     url = os.environ.get(var)
     if not url:
