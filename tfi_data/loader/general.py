@@ -77,7 +77,12 @@ class GeneralLoader:
             on_files(files[0])
         digests: dict[str, str] = {}
         frame = self._load(source, files, digests)
-        return frame, file_fingerprint(files[0], digests)
+        try:
+            return frame, file_fingerprint(files[0], digests)
+        except FileNotFoundError as exc:
+            raise LoadError(
+                f"source {source.name!r}: {exc.filename or 'a file'} disappeared while the source was read"
+            ) from exc
 
     def _load(
         self, source: Source, listed: tuple[list[Path | str], bool] | None, digests: dict[str, str]
