@@ -100,11 +100,11 @@ def test_a_user_dtype_backend_is_left_alone(tmp_path):
     assert df["id"].dtype == "Int64"
 
 
-def test_a_short_row_is_padded_with_nulls_as_pandas_does(tmp_path):
-    # pyarrow refuses a short row, pandas' C engine (the reference) pads it: the result is pandas'.
-    df = load(tmp_path, "a.csv", "id,v,w\n1,x,1\n2,y\n")
-    assert df["w"].isna().tolist() == [False, True]
-    assert df["id"].tolist() == [1, 2]
+def test_a_short_row_is_refused_with_its_line_on_every_engine(tmp_path):
+    # pandas' engines would pad it with nulls: a row cut short is not data
+    for options in ({}, {"dtype": str}, {"encoding": "latin-1"}):
+        with pytest.raises(LoadError, match=r"line 3: expected 3 fields, saw 2 \('2,y'\): a row cut short"):
+            load(tmp_path, "a.csv", "id,v,w\n1,x,1\n2,y\n", **options)
 
 
 def test_quoted_line_breaks_read_right_in_a_file_larger_than_a_pyarrow_block(tmp_path):

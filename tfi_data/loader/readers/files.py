@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 import fsspec
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pa_compute
+import pyarrow.csv as pa_csv
 
 from tfi_data.loader.readers.dtypes import arrow_to_standard, standard_dtypes, to_standard, with_defaults
 
@@ -43,12 +46,15 @@ def read_csv(target: Any, options: Mapping[str, Any]) -> pd.DataFrame:
     opts = dict(options)
     if "engine" not in opts:
         opts["engine"] = _csv_engine(opts)
-    if opts["engine"] == "pyarrow":
-        df = _read_with_pyarrow(target, opts)
-        if df is not None:
-            return df if "dtype_backend" in opts else arrow_to_standard(df)
-        opts["engine"] = "c"
-    df = _read_csv(target, opts)
+    df = _read_with_pyarrow(target, opts) if opts["engine"] == "pyarrow" else None
+    if df is None:
+        if opts["engine"] == "pyarrow":
+            opts["engine"] = "c"
+        # pandas' own engines pad a row with too few fields with nulls: find such a row first
+        if (problem := _ragged(target, opts)) is not None:
+            raise _text_problem(target, opts) or problem
+        df = _read_csv(target, opts)
+    _refuse_what_reads_wrong(target, opts, df)
     return df if "dtype_backend" in opts else arrow_to_standard(df)
 
 
@@ -60,11 +66,15 @@ def _read_with_pyarrow(target: Any, opts: Mapping[str, Any]) -> pd.DataFrame | N
     it. Either way the C engine decides, and names the line when it refuses."""
     try:
         df = _read_csv(target, opts, explain=False)
-    except _CSV_ERRORS:
+    except _CSV_ERRORS as exc:
+        if "columns, got" in str(exc):  # a row with too few or too many fields, or not text at all
+            raise _text_problem(target, opts) or _ragged(target, opts) or ReadError(_tidy(exc)) from None
         return None
     last = df.iloc[-1, -1] if len(df) and len(df.columns) else None
     if isinstance(last, str) and ("\n" in last or "\r" in last):
         return None
+    if not _ends_with_newline(target, opts):
+        return None  # the last line may hold a quote left open, which pyarrow accepts
     # pyarrow reads bytes not valid in the encoding as a binary column, not as an error.
     if any(isinstance(t, pd.ArrowDtype) and pa.types.is_binary(t.pyarrow_dtype) for t in df.dtypes):
         raise _text_problem(target, opts) or ReadError(f"not valid {opts.get('encoding') or 'utf-8'} text")
@@ -72,6 +82,114 @@ def _read_with_pyarrow(target: Any, opts: Mapping[str, Any]) -> pd.DataFrame | N
 
 
 _CSV_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, pa.ArrowInvalid)
+
+
+def _ragged(target: Any, opts: Mapping[str, Any]) -> ReadError | None:
+    """The first row whose number of fields is not the header's, by line, found by pyarrow's
+    parser (quotes and quoted line breaks as the readers see them). None when every row fits,
+    or when the options are ones this check cannot follow (a comment character, rows skipped by
+    a list or a function, a multi-character separator): the reader then decides alone."""
+    sep = opts.get("sep", opts.get("delimiter", ","))
+    skip = opts.get("skiprows") or 0
+    if not isinstance(sep, str) or len(sep) != 1 or "comment" in opts or not isinstance(skip, int):
+        return None
+    if opts.get("header", "infer") not in ("infer", 0):
+        return None
+    bad: list[Any] = []
+
+    def handler(row: Any) -> str:
+        if not bad:
+            bad.append(row)
+        return "skip"
+
+    encoding = opts.get("encoding") or "utf-8"
+    try:
+        with _open_binary(target, opts) as f:
+            pa_csv.read_csv(
+                f,
+                read_options=pa_csv.ReadOptions(use_threads=False, skip_rows=skip, encoding=encoding),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter=sep,
+                    quote_char=opts.get("quotechar", '"'),
+                    newlines_in_values=True,
+                    invalid_row_handler=handler,
+                ),
+                convert_options=pa_csv.ConvertOptions(include_columns=[]),
+            )
+    except (pa.ArrowException, OSError, ValueError, LookupError):
+        return None  # not parseable this way: the reader's own error says more
+    if not bad:
+        return None
+    row = bad[0]
+    line = f"line {row.number + skip}" if row.number is not None else "a row"
+    said = f"{line}: expected {row.expected_columns} fields, saw {row.actual_columns}"
+    return ReadError(
+        said + (f" ({row.text[:80]!r}): a row cut short" if row.actual_columns < row.expected_columns else "")
+    )
+
+
+def _ends_with_newline(target: Any, opts: Mapping[str, Any]) -> bool:
+    """Whether the file's last byte ends a line (True when that cannot be told cheaply)."""
+    if not hasattr(target, "seek") and opts.get("compression", "infer") not in ("infer", None):
+        return True
+    try:
+        if hasattr(target, "seek"):
+            target.seek(-1, 2)
+            return target.read(1) in (b"\n", b"\r")
+        if re.search(r"\.(gz|bz2|xz|zip|zst|tar)$", str(target)):
+            return True
+        with fsspec.open(str(target), "rb", **(opts.get("storage_options") or {})) as f:
+            f.seek(-1, 2)
+            return f.read(1) in (b"\n", b"\r")
+    except (OSError, ValueError):
+        return True
+
+
+def _refuse_what_reads_wrong(target: Any, opts: Mapping[str, Any], df: pd.DataFrame) -> None:
+    """What a CSV parser accepts but would store wrong: a file of blank lines read as one blank
+    column, a NUL byte inside a value (no database stores it in text), and integers past 64 bits
+    read as floats (their last digits lost)."""
+    blank = len(df.columns) and all(isinstance(c, str) and not c.strip() for c in df.columns)
+    if blank and (problem := _text_problem(target, opts)) is not None:
+        raise problem
+    for i, name in enumerate(df.columns):
+        column = df.iloc[:, i]
+        if column.dtype == object or isinstance(column.dtype, (pd.StringDtype, pd.ArrowDtype)):
+            try:  # Arrow-backed text: one vectorized pass, no copy
+                values = pa.array(column, from_pandas=True)  # an Arrow-backed column's own chunks
+            except (pa.ArrowException, TypeError, ValueError):
+                continue  # mixed Python objects: not text
+            if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+                continue
+            hits = pa_compute.match_substring(values, "\x00")
+            if pa_compute.any(hits).as_py():
+                row = pa_compute.index(hits, True).as_py()
+                raise ReadError(
+                    f"row {row + 1}, column {name!r}: a NUL byte (0x00) inside a value: "
+                    "no database stores it in text; is this a binary file?"
+                )
+    floats = []
+    for i, name in enumerate(df.columns):
+        if pd.api.types.is_float_dtype(df.iloc[:, i].dtype):
+            values = df.iloc[:, i].dropna().to_numpy(dtype="float64")
+            if len(values) and (np.abs(values) >= 2**53).any() and (np.mod(values, 1) == 0).all():
+                floats.append(name)
+    if floats:
+        text = pd.read_csv(
+            # the C engine: pyarrow would infer numbers first, then make text of the rounded floats
+            _rewound(target),
+            **{**with_defaults(opts, dtype_backend="pyarrow"), "usecols": floats, "dtype": str, "engine": "c"},
+        )
+        for name in floats:
+            big = text[name].dropna()
+            big = big[big.str.fullmatch(r"\s*[+-]?\d+\s*") & (big.str.strip().str.lstrip("+-").str.len() >= 16)]
+            lost = big[[float(v) >= 2**53 or float(v) <= -(2**53) for v in big]]
+            if len(lost):
+                raise ReadError(
+                    f"row {lost.index[0] + 1}, column {name!r}: the integer {lost.iloc[0].strip()} does not fit "
+                    f"64 bits, so it would be read as a float that loses its last digits; read the column as "
+                    f"text with dtype={{{name!r}: str}}"
+                )
 
 
 def _read_csv(target: Any, opts: Mapping[str, Any], explain: bool = True) -> pd.DataFrame:
