@@ -218,22 +218,19 @@ def webserver_and_daemon(
     port = free_port()
     workspace = workspace_file(workdir)
     kwargs = {"env": env, "cwd": workdir, "log_dir": workdir / "logs"}
-    todo = [
-        (
-            "webserver",
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)],
-            kwargs,
-        )
-    ]
-    if daemon:
-        todo.append(("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], kwargs))
-    with running(*todo) as procs:
+    webserver = [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)]
+    with running(("webserver", webserver, kwargs)) as procs:
         stack = Stack(f"http://127.0.0.1:{port}", procs)
+        # The webserver creates the instance's storage; a daemon starting at the same moment on
+        # a fresh instance would race it (two alembic heads in a new SQLite storage).
         wait_http_ok(f"{stack.url}/server_info", timeout, procs)
-        wait_for("the code location to load", lambda: stack.graphql.location_loaded(), timeout, procs)
-        if daemon:
-            wait_for("the daemon's heartbeat", stack.graphql.daemons_healthy, timeout, procs, interval=1)
-        yield stack
+        daemons = [("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], kwargs)] if daemon else []
+        with running(*daemons) as more:
+            procs.extend(more)
+            wait_for("the code location to load", stack.graphql.location_loaded, timeout, procs)
+            if daemon:
+                wait_for("the daemon's heartbeat", stack.graphql.daemons_healthy, timeout, procs, interval=1)
+            yield stack
 
 
 # -- GraphQL -----------------------------------------------------------------------------------

@@ -214,7 +214,8 @@ def chromium() -> str:
 
 
 def render(browser: str, url: str, name: str, profile: Path) -> str:
-    """The page's DOM after its scripts ran, and a screenshot of it in ARTIFACTS/<name>.png."""
+    """The page's DOM after its scripts ran (also kept as ARTIFACTS/<name>.html), and a screenshot
+    of it in ARTIFACTS/<name>.png."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     base = [
         browser,
@@ -226,15 +227,14 @@ def render(browser: str, url: str, name: str, profile: Path) -> str:
         "--window-size=1400,900",
         "--virtual-time-budget=15000",
     ]
-    dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=90)
-    assert dom.returncode == 0 and dom.stdout, dom.stderr[-2000:]
-    (ARTIFACTS / f"{name}.html").write_text(dom.stdout)
     png = ARTIFACTS / f"{name}.png"
     png.unlink(missing_ok=True)
-    shot = subprocess.run([*base, f"--screenshot={png}", url], capture_output=True, text=True, timeout=90)
-    assert shot.returncode == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", shot.stderr[-2000:]
+    page = subprocess.run([*base, f"--screenshot={png}", "--dump-dom", url], capture_output=True, text=True, timeout=90)
+    assert page.returncode == 0 and page.stdout, page.stderr[-2000:]
+    (ARTIFACTS / f"{name}.html").write_text(page.stdout)
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", page.stderr[-2000:]
     assert png.stat().st_size > 20_000  # a rendered page, not a blank one
-    return dom.stdout
+    return page.stdout
 
 
 def text_of(dom: str) -> str:
