@@ -177,7 +177,7 @@ def _table_metadata(export: Export, plan: RulesPlan) -> dict[str, Any]:
     if columns:  # the rules' types until a materialization reports the database's
         meta["dagster/column_schema"] = dg.TableSchema(
             columns=[
-                dg.TableColumn(str(name), str((spec or {}).get("type", "any")), description="from the rules")
+                dg.TableColumn(str(name), str((spec or {}).get("type", "any")))
                 for name, spec in columns.items()
             ]
         )
