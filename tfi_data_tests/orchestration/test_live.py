@@ -197,7 +197,7 @@ def test_new_file_starts_exactly_one_sensor_run_and_the_next_tick_none(live_env,
 
         tick = live.wait_for("the next sensor tick", next_tick, 60, stack.procs, interval=1)
         assert tick["status"] == "SKIPPED" and tick["runIds"] == [], tick
-        assert len(graphql.runs(job="ridership", tags=sensor_runs)) == 2
+        assert [r["runId"] for r in graphql.runs(job="ridership")] == [second["runId"], first["runId"]]
 
 
 # -- 3. the UI in a headless Chromium ---------------------------------------------------------
@@ -282,21 +282,29 @@ def test_lineage_and_table_pages_render_in_headless_chromium(live_env, tmp_path)
 # -- 4. `dagster dev` from the repository root with nothing set --------------------------------
 
 
-# What `dagster dev` or the code location could write into the directory it starts in.
-_DEV_LEFTOVERS = re.compile(r"^(\.tmp_dagster_home_.*|tfi_data\.sqlite|\.tfi_cache|history|storage|schedules|\.nux)$")
+# What the code location would write into the directory it starts in if it ran anything.
+_LOCATION_FILES = ("tfi_data.sqlite", ".tfi_cache")
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(170)
 def test_dagster_dev_from_the_repository_root_with_nothing_set(tmp_path):
-    before = set(os.listdir(REPO))
+    """`dagster dev` in the repository with no DAGSTER_HOME and no TFI_* variable: it reads the
+    repository's dagster.yaml and workspace, keeps its instance in a temporary directory of the
+    repository that it removes when it stops, and leaves nothing else behind."""
+    before = {n for n in _LOCATION_FILES if (REPO / n).exists()}
     port = live.free_port()
     argv = [str(live.BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)]
+    home: Path | None = None
+    dev: live.Proc | None = None
     try:
         with live.running(("dagster_dev", argv, {"env": live.clean_env(), "cwd": REPO, "log_dir": tmp_path})) as procs:
+            dev = procs[0]
             url = f"http://127.0.0.1:{port}"
             info = live.wait_http_ok(f"{url}/server_info", 120, procs).json()
             assert "dagster_webserver_version" in info
+            home = _dev_home(dev)
+            assert home is not None and home.parent == REPO and home.name.startswith(".tmp_dagster_home_")
             graphql = live.GraphQL(url)
             entry = live.wait_for("the code location", graphql.location_loaded, 120, procs)
             assert entry["locationOrLoadError"]["repositories"] == [{"name": live.REPOSITORY}]
@@ -305,14 +313,20 @@ def test_dagster_dev_from_the_repository_root_with_nothing_set(tmp_path):
             live.wait_for("the daemon dagster dev starts", graphql.daemons_healthy, 60, procs, interval=1)
             instance = graphql("{ instance { info runQueuingSupported } }")["instance"]
             assert instance["runQueuingSupported"]  # the repository's dagster.yaml was read
-            assert f"base_dir: {REPO}/.tmp_dagster_home_" in instance["info"]
-        assert not live.group_members(procs[0].popen.pid), "dagster dev left processes running"
-        left = {n for n in set(os.listdir(REPO)) - before if _DEV_LEFTOVERS.match(n)}
-        assert not left, f"dagster dev left {sorted(left)} in the repository"
+            assert f"base_dir: {home}" in instance["info"]
+        assert not live.group_members(dev.popen.pid), "dagster dev left processes running"
+        assert not home.exists(), f"dagster dev left its instance directory {home}"
+        assert {n for n in _LOCATION_FILES if (REPO / n).exists()} == before
     finally:
-        for name in set(os.listdir(REPO)) - before:
-            if _DEV_LEFTOVERS.match(name):
-                shutil.rmtree(REPO / name, ignore_errors=True)
+        home = home or (_dev_home(dev) if dev is not None else None)
+        if home is not None and home.parent == REPO:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _dev_home(proc: live.Proc) -> Path | None:
+    """The temporary instance directory `dagster dev` says it uses."""
+    found = re.search(r"Using temporary directory (\S+) for storage", proc.output(tail=100_000))
+    return Path(found.group(1)) if found else None
 
 
 # -- 5. two materializations of one table at once ---------------------------------------------
