@@ -86,6 +86,10 @@ class Pipeline(Task):
     def build_job(self) -> dg.JobDefinition:
         return self.definitions().resolve_job_def(self.name)
 
+    def graph(self) -> dg.GraphDefinition:
+        """The pipeline's graph of ops (loads, checks, transform, exports, publish)."""
+        return self.build_job().graph.node_named(graph_name(self.details)).definition
+
     def ingest(
         self,
         *,
@@ -202,7 +206,7 @@ def _instance() -> Iterator[dg.DagsterInstance]:
 
 def _dry_run_config(job: dg.JobDefinition) -> dict[str, Any]:
     """Every step that writes, told to only plan."""
-    graph = job.graph.node_defs[0]
+    graph = next(d for d in job.graph.node_defs if isinstance(d, dg.GraphDefinition))
     return {
         node.name: {"config": {"dry_run": True}}
         for node in graph.nodes

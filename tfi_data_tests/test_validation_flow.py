@@ -112,7 +112,7 @@ def test_rules_named_after_a_source_check_it_before_the_transformer(tmp_path, sq
         exports=[Export(table="ids", keys=["id"])],
         base_dir=tmp_path,
     )
-    graph = Pipeline(details, database_url=sqlite_url).build_job().graph.node_defs[0]
+    graph = Pipeline(details, database_url=sqlite_url).graph()
     assert "validate" in {n.name for n in graph.nodes} and "check_ids" not in {n.name for n in graph.nodes}
     result = Pipeline(details, database_url=sqlite_url).ingest()
     assert not result.success and result.error.startswith("validate: ValidationFailed")
@@ -153,7 +153,7 @@ def test_no_export_starts_before_every_tables_checks_passed(tmp_path, sqlite_url
         exports=[Export(table="trips", keys=["id"]), Export(table="long", keys=["id"])],
         base_dir=tmp_path,
     )
-    ds = Pipeline(details, database_url=sqlite_url).build_job().graph.node_defs[0].dependency_structure
+    ds = Pipeline(details, database_url=sqlite_url).graph().dependency_structure
     gates = {o.node_name for outs in ds.input_to_upstream_outputs_for_node("export_trips").values() for o in outs}
     assert gates == {"transform", "check_trips", "check_long"}  # its frame, its verdict, the other check
     result = Pipeline(details, database_url=sqlite_url).ingest()

@@ -49,6 +49,19 @@ class Exporter:
     def __init__(self, engine: sa.Engine | str) -> None:
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
 
+    def exists(self, export: Export) -> bool:
+        return sa.inspect(self.engine).has_table(export.table, schema=export.schema)
+
+    def read(self, export: Export) -> pd.DataFrame:
+        """The table's current rows."""
+        where = f"table {export.qualified_name!r}"
+        if not self.exists(export):
+            raise ExportError(f"{where} does not exist")
+        try:
+            return pd.read_sql_table(export.table, self.engine, schema=export.schema)
+        except sa.exc.SQLAlchemyError as exc:
+            raise ExportError(f"{where}: cannot be read: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+
     def plan(self, df: pd.DataFrame, export: Export) -> ExportResult:
         """The counts ``export`` would produce, without writing anything."""
         return self.export(df, export, dry_run=True)

@@ -62,6 +62,7 @@ def build_definitions(
     )
     return dg.Definitions(
         assets=[a for p in pipelines for a in (*p.sources, p.tables)],
+        asset_checks=[p.checks for p in pipelines if p.checks is not None],
         jobs=[*(p.job for p in pipelines), retention],
         schedules=schedules,
         sensors=sensors,
@@ -115,6 +116,7 @@ def pipeline_definitions(
     pipeline = build_pipelines([details], database_url)[0]
     return dg.Definitions(
         assets=[*pipeline.sources, pipeline.tables],
+        asset_checks=[pipeline.checks] if pipeline.checks is not None else [],
         jobs=[pipeline.job],
         resources={
             "database": DatabaseResource(url=database_url or settings.database_url()),

@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from tfi_data import cache
 from tfi_data.details import Export, PipelineDetails, Source
 from tfi_data.loader.fingerprint import same_content
 from tfi_data.transformer import transform
@@ -78,6 +79,7 @@ class PipelineAssets:
     details: PipelineDetails
     plan: RulesPlan
     tables: dg.AssetsDefinition
+    checks: dg.AssetChecksDefinition | None  # the tables' rules and schema_drift checks
     sources: list[dg.AssetSpec]
     job: Any  # the asset job selecting the tables (dagster.define_asset_job)
 
@@ -88,7 +90,7 @@ def build_pipeline(
     """The assets, source specs and job of one pipeline. ``plan``: its rules, if already parsed."""
     if plan is None:
         plan = pipeline_rules(details)
-    graph, outputs, inputs = _graph(details, plan)
+    graph, outputs, inputs, frames = _graph(details, plan)
     sources = [
         dg.AssetSpec(
             source_asset_key(details, s),
@@ -99,17 +101,6 @@ def build_pipeline(
         for s in details.sources
     ]
     by_output = {out: table_asset_key(e) for out, e in outputs.items()}
-    checks = [
-        dg.AssetCheckSpec(
-            name,
-            asset=table_asset_key(e),
-            blocking=name == "rules" and details.on_invalid == "fail",
-            description=_CHECK_DESCRIPTIONS[name],
-        )
-        for e in details.exports
-        if e.frame_name in plan.exports
-        for name in _check_names(plan)
-    ]
     tables = dg.AssetsDefinition.from_graph(
         graph,
         keys_by_input_name={n: source_asset_key(details, s) for n, s in inputs.items()},
@@ -123,7 +114,6 @@ def build_pipeline(
         metadata_by_output_name={out: _table_metadata(e, plan) for out, e in outputs.items()},
         tags_by_output_name={out: dict(details.tags) for out in outputs},
         owners_by_output_name={out: list(details.owners) for out in outputs} if details.owners else None,
-        check_specs=checks,
         can_subset=True,
     )
     kinds = {"pandas", *([database_kind] if database_kind else [])}
@@ -135,7 +125,7 @@ def build_pipeline(
         executor_def=dg.multiprocess_executor if details.executor == "multiprocess" else dg.in_process_executor,
         tags={"tfi_data/pipeline": details.name},
     )
-    return PipelineAssets(details, plan, tables, sources, job)
+    return PipelineAssets(details, plan, tables, _table_checks(details, plan, frames), sources, job)
 
 
 def pipeline_rules(details: PipelineDetails) -> RulesPlan:
@@ -176,10 +166,7 @@ def _table_metadata(export: Export, plan: RulesPlan) -> dict[str, Any]:
     columns = ((plan.mapping or {}).get(export.frame_name) or {}).get("columns") or {}
     if columns:  # the rules' types until a materialization reports the database's
         meta["dagster/column_schema"] = dg.TableSchema(
-            columns=[
-                dg.TableColumn(str(name), str((spec or {}).get("type", "any")))
-                for name, spec in columns.items()
-            ]
+            columns=[dg.TableColumn(str(name), str((spec or {}).get("type", "any"))) for name, spec in columns.items()]
         )
     return meta
 
@@ -205,8 +192,9 @@ def _op(
 
 def _graph(
     details: PipelineDetails, plan: RulesPlan
-) -> tuple[dg.GraphDefinition, dict[str, Export], dict[str, Source]]:
-    """The graph, its asset outputs (output name -> export) and inputs (input name -> source)."""
+) -> tuple[dg.GraphDefinition, dict[str, Export], dict[str, Source], dict[str, tuple[str, str]]]:
+    """The graph, its asset outputs (output name -> export), inputs (input name -> source), and
+    the step output that holds the frame each export writes (export key -> (node, output))."""
     nodes: dict[str, dg.OpDefinition] = {}
     deps: dict[str, dict[str, Any]] = {}
     names = [s.name for s in details.sources]
@@ -301,12 +289,6 @@ def _graph(
         deps["publish"]["sources"] = dg.DependencyDefinition("check_sources", "sources")
 
     graph_outputs = [dg.OutputMapping(o, "publish", o) for o in outputs]
-    for key, export in keys.items():
-        if key in checks:
-            for name in _check_names(plan):
-                spec = dg.AssetCheckSpec(name, asset=table_asset_key(export))
-                ident = spec.get_python_identifier()
-                graph_outputs.append(dg.OutputMapping(ident, checks[key], ident))
     graph = dg.GraphDefinition(
         name=graph_name(details),
         node_defs=list(nodes.values()),
@@ -325,7 +307,7 @@ def _graph(
         output_mappings=graph_outputs,
         description=details.description,
     )
-    return graph, outputs, inputs
+    return graph, outputs, inputs, frame_of
 
 
 def _load_op(details: PipelineDetails, source: Source, *, gated: bool) -> dg.OpDefinition:
@@ -384,53 +366,17 @@ def _validate_op(details: PipelineDetails, plan: RulesPlan) -> dg.OpDefinition:
 
 def _check_op(details: PipelineDetails, export: Export, plan: RulesPlan) -> dg.OpDefinition:
     """Evaluate the table's ``rules`` and ``schema_drift`` checks on the frame going into it, in
-    one validation pass. Its ``verdict`` (the rows quarantine sets aside) gates the exports;
-    launched on its own (only the checks selected) it checks and writes nothing."""
+    one validation pass, and pass on a verdict (the rows quarantine sets aside) that gates the
+    exports. The evaluations are those of the table's asset checks (``_table_checks``)."""
     name = export.frame_name
-    key = table_asset_key(export)
     validator = Validator({name: plan.exports[name]})
-    ident = {n: dg.AssetCheckSpec(n, asset=key).get_python_identifier() for n in _check_names(plan)}
 
     def check(context, frame):
-        selected = context.selected_output_names
         result = enforce(validator, {name: frame}, details.on_invalid)
         _log_report(context, result)
-        report = result.report
-        if ident["rules"] in selected:
-            yield dg.AssetCheckResult(
-                asset_key=key,
-                check_name="rules",
-                passed=not report.failures,
-                # WARN only when warnings alone failed; a pass keeps the rules' own severity
-                severity=dg.AssetCheckSeverity.WARN
-                if report.failures and not report.errors
-                else dg.AssetCheckSeverity.ERROR,
-                metadata={
-                    "errors": len(report.errors),
-                    "warnings": len(report.warnings),
-                    "checks": len(report.outcomes),
-                    "rows": len(frame),
-                    "rejected_rows": result.rejected_rows,
-                    "on_invalid": details.on_invalid,
-                    "failures": dg.MetadataValue.md(failures_markdown(report)),
-                },
-            )
-        if ident.get("schema_drift") in selected:
-            findings = drift(plan.mapping, {name: frame}, report=report)
-            yield dg.AssetCheckResult(
-                asset_key=key,
-                check_name="schema_drift",
-                passed=not findings,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "findings": len(findings),
-                    "drift": dg.MetadataValue.md("\n".join(f"- {f}" for f in findings) or "no drift"),
-                },
-            )
-        if "verdict" not in selected:
-            return  # the checks alone were asked for: nothing is stopped or set aside
+        yield from _evaluations(details, plan, export, frame, result)
         if result.stop:
-            raise ValidationFailed(report.records(), result=report)
+            raise ValidationFailed(result.report.records(), result=result.report)
         yield dg.Output(result.verdict(name), "verdict")
 
     return _op(
@@ -438,12 +384,145 @@ def _check_op(details: PipelineDetails, export: Export, plan: RulesPlan) -> dg.O
         f"check_{export.key}",
         check,
         {"frame": dg.In(pd.DataFrame)},
-        {
-            "verdict": dg.Out(pd.DataFrame, is_required=False),
-            **{i: dg.Out(dg.Nothing, is_required=False) for i in ident.values()},
-        },
+        {"verdict": dg.Out(pd.DataFrame)},
         description=f"Check the rules of {name!r} before it goes into {export.qualified_name}",
     )
+
+
+def _evaluations(
+    details: PipelineDetails, plan: RulesPlan, export: Export, frame: pd.DataFrame, result: Enforced, **extra: Any
+) -> list[dg.AssetCheckEvaluation]:
+    """The table's check evaluations from one validation: ``rules`` and (with a rules file)
+    ``schema_drift``, the latter from the same report."""
+    key, report = table_asset_key(export), result.report
+    out = [
+        dg.AssetCheckEvaluation(
+            asset_key=key,
+            check_name="rules",
+            passed=not report.failures,
+            # WARN only when warnings alone failed; a pass keeps the rules' own severity
+            severity=dg.AssetCheckSeverity.WARN
+            if report.failures and not report.errors
+            else dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "errors": len(report.errors),
+                "warnings": len(report.warnings),
+                "checks": len(report.outcomes),
+                "rows": len(frame),
+                "rejected_rows": result.rejected_rows,
+                "on_invalid": details.on_invalid,
+                "failures": dg.MetadataValue.md(failures_markdown(report)),
+                **extra,
+            },
+        )
+    ]
+    if plan.mapping is not None:
+        findings = drift(plan.mapping, {export.frame_name: frame}, report=report)
+        out.append(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name="schema_drift",
+                passed=not findings,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "findings": len(findings),
+                    "drift": dg.MetadataValue.md("\n".join(f"- {f}" for f in findings) or "no drift"),
+                    **extra,
+                },
+            )
+        )
+    return out
+
+
+def _table_checks(
+    details: PipelineDetails, plan: RulesPlan, frames: Mapping[str, tuple[str, str]]
+) -> dg.AssetChecksDefinition | None:
+    """The tables' ``rules`` and ``schema_drift`` asset checks, each executable on its own from
+    the UI. A materialization evaluates them in its ``check_<table>`` step, before the export
+    (this op then finds them evaluated in its run and does nothing more). Launched alone, a check
+    validates the frame the table's last materialization exported, read from the cache (the
+    rules as they are now, on the data as it was written); when that run's cache is gone, the
+    table's current rows, read from the database."""
+    checked = [e for e in details.exports if e.frame_name in plan.exports]
+    if not checked:
+        return None
+    specs = [
+        dg.AssetCheckSpec(
+            name,
+            asset=table_asset_key(e),
+            blocking=name == "rules" and details.on_invalid == "fail",
+            description=_CHECK_DESCRIPTIONS[name],
+        )
+        for e in checked
+        for name in _check_names(plan)
+    ]
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=f"{details.name}__table_checks",
+        can_subset=True,
+        required_resource_keys={"database", "loader"},
+        description=f"The rules of pipeline {details.name!r} on its tables",
+    )
+    def table_checks(context: dg.AssetCheckExecutionContext):
+        done = _evaluated_in_run(context)
+        for export in checked:
+            key = table_asset_key(export)
+            wanted = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
+            if not wanted or wanted <= done.get(key, set()):
+                continue  # evaluated by this run's check step, on the frame it exported
+            frame, source = _last_frame(context, details, export, frames[export.key])
+            if frame is None:
+                for name in sorted(wanted):
+                    yield dg.AssetCheckResult(
+                        asset_key=key, check_name=name, passed=False, metadata={"checked": source}
+                    )
+                continue
+            result = enforce(
+                Validator({export.frame_name: plan.exports[export.frame_name]}), {export.frame_name: frame}, "warn"
+            )
+            for evaluation in _evaluations(details, plan, export, frame, result, checked=source):
+                if evaluation.check_name in wanted:
+                    yield dg.AssetCheckResult(
+                        asset_key=evaluation.asset_key,
+                        check_name=evaluation.check_name,
+                        passed=evaluation.passed,
+                        severity=evaluation.severity,
+                        metadata=evaluation.metadata,
+                    )
+
+    return table_checks
+
+
+def _evaluated_in_run(context: dg.AssetCheckExecutionContext) -> dict[dg.AssetKey, set[str]]:
+    """The checks this run has already evaluated (by a materialization's check step)."""
+    done: dict[dg.AssetKey, set[str]] = {}
+    records = context.instance.get_records_for_run(
+        context.run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        done.setdefault(evaluation.asset_key, set()).add(evaluation.check_name)
+    return done
+
+
+def _last_frame(
+    context: dg.AssetCheckExecutionContext, details: PipelineDetails, export: Export, step: tuple[str, str]
+) -> tuple[pd.DataFrame | None, str]:
+    """The frame the table's last materialization exported (from the cache), else its rows,
+    and which it is; None when there is no data to check yet."""
+    event = context.instance.get_latest_materialization_event(table_asset_key(export))
+    if event is not None:
+        node, output = step
+        path = cache.location(context.resources.loader.state_dir).joinpath(
+            event.run_id, f"{graph_name(details)}.{node}", f"{output}.parquet"
+        )
+        if path.exists():
+            return cache.read_frame(path), f"the frame exported by run {event.run_id}"
+    exporter = context.resources.database.exporter()
+    if not exporter.exists(export):
+        return None, "nothing: the table does not exist yet; materialize it first"
+    return exporter.read(export), "the table's current rows"
 
 
 def _set_aside(context, details: PipelineDetails, frame: str, rejected: pd.DataFrame, *, dry_run: bool):

@@ -27,7 +27,7 @@ def dagster_cli(*args, env, cwd):
 def test_each_pipeline_is_graph_backed_table_assets_with_its_job(examples):
     defs = build_definitions(discover(examples))
     dg.Definitions.validate_loadable(defs)
-    graph = defs.resolve_job_def("ridership").graph.node_defs[0]
+    graph = defs.resolve_job_def("ridership").graph.node_named("ridership__pipeline").definition
     assert graph.name == "ridership__pipeline"
     assert sorted(n.name for n in graph.nodes) == [
         "check_ridership",
@@ -47,7 +47,7 @@ def test_each_pipeline_is_graph_backed_table_assets_with_its_job(examples):
     assert upstream("check_ridership") == ["transform"]  # the rules name the exported frame
     assert upstream("export_ridership") == ["check_ridership", "transform"]  # the frame and the verdict
     assert upstream("publish") == ["export_ridership"]
-    stations = defs.resolve_job_def("stations").graph.node_defs[0]
+    stations = defs.resolve_job_def("stations").graph.node_named("stations__pipeline").definition
     assert sorted(n.name for n in stations.nodes) == ["check_stations", "export_stations", "load_stations", "publish"]
 
     graph_ = defs.resolve_asset_graph()

@@ -125,12 +125,6 @@ def test_ui_materialization_is_queued_run_by_the_daemon_and_writes_the_table(liv
         assert column(sqlite_url, "stations", "station_id") == station_ids(examples)[1:]  # untouched
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Dagster 1.13 does not let a check of a graph-backed asset execute on its own from the UI "
-    "(AssetGraph.get_execution_set_identifier: 'Executing individual checks isn't supported in graph "
-    "assets'): the UI shows REQUIRES_MATERIALIZATION and disables the check's Execute button",
-)
 def test_a_table_check_can_be_executed_alone_from_the_ui(examples):
     """What the UI's Execute button on one check depends on (GraphQL canExecuteIndividually is
     CAN_EXECUTE only for a check whose execution set is itself)."""

@@ -63,20 +63,40 @@ def test_quarantine_sets_rows_aside_and_a_dry_run_writes_nothing_anywhere(tmp_pa
     assert pipe.ingest().skipped  # now remembered
 
 
-def test_a_check_launched_alone_checks_and_writes_nothing(tmp_path, sqlite_url):
+def test_a_check_launched_alone_checks_the_last_exported_frame_and_writes_nothing(tmp_path, sqlite_url):
     details = _quarantined(tmp_path)
-    defs = pipeline_definitions(details, database_url=sqlite_url, cache_dir=str(tmp_path / "c"))
+    cache_dir = tmp_path / "c"
+    defs = pipeline_definitions(details, database_url=sqlite_url, cache_dir=str(cache_dir))
     check = dg.AssetCheckKey(dg.AssetKey(["tables", "trips"]), "rules")
-    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(), asset_check_selection={check})
-    result = job.execute_in_process()
-    assert result.success
-    (evaluation,) = result.get_asset_check_evaluations()
-    assert evaluation.check_name == "rules" and not evaluation.passed
-    assert evaluation.metadata["errors"].value == 1
-    ran = {e.step_key for e in result.all_events if e.is_step_success}
-    assert ran == {"q__pipeline.load_trips", "q__pipeline.check_trips"}
-    assert result.asset_materializations_for_node("q__pipeline.publish") == []
-    assert not (tmp_path / "exported.sqlite").exists() or _tables(sqlite_url) == set()
+    assert defs.resolve_asset_graph().get_execution_set_identifier(check) is None  # executable alone in the UI
+    alone = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=set(), asset_check_selection={check}
+    )
+
+    with dg.instance_for_test() as instance:
+        before = alone.execute_in_process(instance=instance)  # nothing materialized yet
+        (evaluation,) = before.get_asset_check_evaluations()
+        assert not evaluation.passed and "does not exist yet" in evaluation.metadata["checked"].value
+
+        done = defs.resolve_job_def("q").execute_in_process(instance=instance)
+        assert done.success and len(table_rows(sqlite_url, "trips", "id")) == 2  # one row set aside
+        (tmp_path / "rules.yaml").write_text("trips:\n  columns:\n    km: {type: float, max: 2}\n")
+        defs = pipeline_definitions(details, database_url=sqlite_url, cache_dir=str(cache_dir))
+        alone = defs.resolve_implicit_global_asset_job_def().get_subset(
+            asset_selection=set(), asset_check_selection={check}
+        )
+        result = alone.execute_in_process(instance=instance)
+        (evaluation,) = result.get_asset_check_evaluations()
+        # the refined rules, on the frame the last run exported (9.0 km set aside, 2.5 now too long)
+        assert not evaluation.passed and evaluation.metadata["errors"].value == 1
+        assert evaluation.metadata["checked"].value == f"the frame exported by run {done.run_id}"
+        assert {e.step_key for e in result.all_events if e.is_step_success} == {"q__table_checks"}
+
+        shutil.rmtree(cache_dir / done.run_id)  # the cache pruned: the table's rows are checked
+        (evaluation,) = alone.execute_in_process(instance=instance).get_asset_check_evaluations()
+        assert evaluation.metadata["checked"].value == "the table's current rows"
+        assert evaluation.metadata["rows"].value == 2
+    assert len(table_rows(sqlite_url, "trips", "id")) == 2 and len(table_rows(sqlite_url, "tfi_rejected", "row")) == 1
 
 
 def test_materializing_one_table_of_two_writes_only_that_table(tmp_path, sqlite_url):
