@@ -100,12 +100,28 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    """Infer rules for what a pipeline exports; against an existing file, report drift and merge
-    only what is accepted with --update."""
+    """Infer rules for what each named pipeline exports (``--pipeline`` repeated: each in turn, to
+    its own rules file); against an existing file, report drift and merge only what is accepted
+    with --update. Findings (duplicated or null keys, columns with no type, leading zeros) are
+    printed, never raised."""
+    selected = _select(args.path, args.pipeline)
+    if args.output and len(selected) > 1:
+        print(
+            f"tfi-data: infer: -o/--output names one file, but {len(selected)} pipelines were given "
+            f"({', '.join(d.name for d in selected)}); leave out -o to write each pipeline's own rules file",
+            file=sys.stderr,
+        )
+        return 2
+    for details in selected:
+        _infer_one(details, args)
+    return 0
+
+
+def _infer_one(details, args: argparse.Namespace) -> None:
     from tfi_data.validation import infer_rules, merge_rules, rules_to_yaml
+    from tfi_data.validation.infer import frame_findings
     from tfi_data.validation.infer_frames import export_frames
 
-    (details,) = _select(args.path, args.pipeline)
     target = args.output or (details.resolve(details.rules) if isinstance(details.rules, str) else None)
     frames = export_frames(details)
     keys = {e.frame_name: list(e.keys) for e in details.exports if e.keys}
@@ -128,8 +144,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
             f"{target}: {len(merged.findings)} finding(s), {len(merged.applied)} merged"
             + ("" if merged.applied or not merged.findings else "; accept them with --update KINDS or --update all")
         )
-        return 0
+        return
     rules = infer_rules(frames, margin=args.margin, max_categories=args.max_categories, key_columns=keys)
+    for name, frame in frames.items():
+        for finding in frame_findings(frame, rules[name], keys.get(name, ())):
+            print(f"tfi-data: infer: {details.name}: {name}: {finding}", file=sys.stderr)
     text = rules_to_yaml(rules, frames)
     if target is None:
         print(text, end="")
@@ -137,7 +156,6 @@ def cmd_infer(args: argparse.Namespace) -> int:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         Path(target).write_text(text, encoding="utf-8")
         print(f"wrote rules for {', '.join(sorted(frames))} to {target}")
-    return 0
 
 
 def cmd_cache_prune(args: argparse.Namespace) -> int:
@@ -193,7 +211,12 @@ def parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
     infer = sub.add_parser("infer", help="infer a rules file from what a pipeline exports, or report its drift")
     infer.add_argument("path", help="a dataloaders directory or one dataloader module")
-    infer.add_argument("--pipeline", required=True)
+    infer.add_argument(
+        "--pipeline",
+        action="append",
+        required=True,
+        help="the pipeline to infer rules for (repeat for several: each to its own rules file)",
+    )
     infer.add_argument("-o", "--output", help="rules file (default: the pipeline's rules path, else stdout)")
     infer.add_argument(
         "--update",

@@ -21,6 +21,7 @@ Every inferred rule holds for the data it was inferred from (regexes are verifie
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from pandas.api import types as ptypes
 
 from tfi_data.validation.rules import type_matches
 
@@ -54,6 +56,7 @@ class Observed:
     hi: Any = None
     min_len: int | None = None  # for text
     max_len: int | None = None
+    notes: tuple[str, ...] = ()  # what a person should know: no type and why, leading zeros, ...
 
     def __str__(self) -> str:
         nulls = "no nulls" if not self.nulls else f"{self.nulls} null" + ("s" if self.nulls > 1 else "")
@@ -62,7 +65,7 @@ class Observed:
             parts.append(f"observed {_span(self.lo, self.hi)}")
         if self.min_len is not None:
             parts.append(f"length {_span(self.min_len, self.max_len)}")
-        return ", ".join(parts)
+        return ", ".join(parts + list(self.notes))
 
 
 def _span(lo: Any, hi: Any) -> str:
@@ -84,10 +87,60 @@ def family_of(s: pd.Series) -> str | None:
     return next((f for f in _FAMILIES if type_matches(f, s)), None)
 
 
+def _hashable(v: Any) -> Any:
+    """A value as something ``nunique`` can count: lists, dicts and arrays by their JSON text."""
+    if isinstance(v, (list, tuple, dict, np.ndarray, set)):
+        try:
+            return json.dumps(v.tolist() if isinstance(v, np.ndarray) else v, sort_keys=True, default=str)
+        except (TypeError, ValueError):
+            return repr(v)
+    try:
+        hash(v)
+    except TypeError:
+        return repr(v)
+    return v
+
+
+def _distinct(values: pd.Series) -> int:
+    try:
+        return int(values.nunique())
+    except TypeError:  # unhashable values: lists, dicts
+        return int(values.map(_hashable).nunique())
+
+
+_PY_KINDS = {
+    "list": "lists",
+    "tuple": "lists",
+    "ndarray": "lists",
+    "dict": "objects (dicts)",
+    "bytes": "binary values",
+    "bytearray": "binary values",
+    "Decimal": "decimals",
+    "time": "times of day",
+    "Timedelta": "durations",
+    "timedelta": "durations",
+}
+
+
+def _untyped_note(s: pd.Series, values: pd.Series) -> str:
+    """Why a column gets no type (and so no value checks): the comment that says so."""
+    if not len(values):
+        return "all null: no type or value checks inferred"
+    if ptypes.is_timedelta64_dtype(s.dtype):
+        return "durations: no type in the rules, only nulls checked"
+    kinds = sorted({_PY_KINDS.get(type(v).__name__, type(v).__name__) for v in values.iloc[:_SHAPE_SAMPLE]})
+    if len(kinds) == 1:
+        return f"{kinds[0]}: no type in the rules, only nulls checked"
+    return f"mixed types ({', '.join(kinds)}): only nulls checked"
+
+
 def observe(s: pd.Series) -> Observed:
     family = family_of(s)
     values = s.dropna()
     lo = hi = min_len = max_len = None
+    notes: list[str] = []
+    if family is None:
+        notes.append(_untyped_note(s, values))
     if len(values) and family in ("int", "float", "date", "datetime"):
         if family in ("int", "float"):
             finite = values[np.isfinite(values.to_numpy(dtype="float64"))]
@@ -98,7 +151,38 @@ def observe(s: pd.Series) -> Observed:
     if len(values) and family == "str":
         lengths = values.str.len()
         min_len, max_len = int(lengths.min()), int(lengths.max())
-    return Observed(len(s), int(s.isna().sum()), int(values.nunique()), family, lo, hi, min_len, max_len)
+    zeros = _leading_zeros(str(s.name), family, values)
+    if zeros:
+        notes.append(zeros)
+    return Observed(len(s), int(s.isna().sum()), _distinct(values), family, lo, hi, min_len, max_len, tuple(notes))
+
+
+_CODE_NAME = re.compile(
+    r"(?:^|[_\s.-])(?:zip|zipcode|zip_code|postal|postcode|post_code|plz|fips|geoid|code|cd)$|^(?:zip|postal|fips)",
+    re.IGNORECASE,
+)
+
+
+def _leading_zeros(name: str, family: str | None, values: pd.Series) -> str | None:
+    """A note when a column is a code whose leading zeros matter: digits with leading zeros kept
+    as text, or a code read as numbers whose widths differ (00501 read as 501)."""
+    option = f"dtype={{{name!r}: str}}"
+    if family == "str" and len(values):
+        sample = pd.Series(pd.unique(values.astype(str))[:_SHAPE_SAMPLE], dtype="string")
+        digits = sample.str.fullmatch(r"\d{2,}")
+        if bool(digits.all()) and bool(sample.str.startswith("0").any()):
+            return f"digits with leading zeros: keep reading it as text ({option})"
+        return None
+    if family == "int" and len(values) and _CODE_NAME.search(name):
+        ints = values.astype("int64")
+        if bool((ints >= 0).all()):
+            widths = ints.astype(str).str.len()
+            if widths.max() >= 3 and widths.min() < widths.max():
+                return (
+                    f"a code read as numbers: {int((widths < widths.max()).sum())} value(s) shorter than "
+                    f"{int(widths.max())} digits lost leading zeros? read it as text with {option}"
+                )
+    return None
 
 
 def _plain(v: Any) -> Any:
@@ -109,23 +193,63 @@ def _plain(v: Any) -> Any:
 
 
 def widen(lo: float, hi: float, margin: float, integer: bool) -> tuple[float, float]:
-    """Observed [lo, hi] widened by margin x range, rounded outward to a round step; zero is not crossed."""
+    """Observed [lo, hi] widened by margin x range, rounded outward to a round step.
+
+    Zero is not crossed (non-negative data stays non-negative, non-positive stays non-positive),
+    and a side never grows past twice its observed size: observed -1..2000000 gives min -2, not
+    -200000 (each side is rounded to a step of its own)."""
     if margin <= 0:
         return lo, hi
     pad = margin * ((hi - lo) or abs(hi) or 1)
-    exp = math.floor(math.log10(pad))
-    if integer:
-        exp = max(exp, 0)
-    step = 10.0**exp
-    digits = max(0, -exp)
-    new_lo = round(math.floor((lo - pad) / step) * step, digits)
-    new_hi = round(math.ceil((hi + pad) / step) * step, digits)
+    pad_lo = min(pad, abs(lo)) if lo < 0 else pad
+    pad_hi = min(pad, abs(hi)) if hi > 0 else pad
+    new_lo = _round_out(lo - pad_lo, pad_lo, integer, math.floor)
+    new_hi = _round_out(hi + pad_hi, pad_hi, integer, math.ceil)
     if lo >= 0:
         new_lo = max(new_lo, 0)
     if hi <= 0:
         new_hi = min(new_hi, 0)
     new_lo, new_hi = min(new_lo, lo), max(new_hi, hi)  # rounding must never narrow the range
     return _tidy(new_lo, integer), _tidy(new_hi, integer)
+
+
+def _round_out(value: float, pad: float, integer: bool, direction) -> float:
+    exp = math.floor(math.log10(pad)) if pad > 0 else 0
+    if integer:
+        exp = max(exp, 0)
+    step = 10.0**exp
+    return round(direction(value / step) * step, max(0, -exp))
+
+
+# coordinates by name: their values can only be within these bounds
+_LAT = re.compile(r"(?:^|[_\s.-])(?:lat|latitude)$|^lat(?:itude)?(?:[_\s.-]|$)", re.IGNORECASE)
+_LON = re.compile(r"(?:^|[_\s.-])(?:lon|lng|long|longitude)$|^(?:lon|lng|long|longitude)(?:[_\s.-]|$)", re.IGNORECASE)
+
+
+def _physical_bounds(name: str, lo: float, hi: float) -> tuple[float, float] | None:
+    for pattern, limit in ((_LAT, 90), (_LON, 180)):
+        if pattern.search(name) and -limit <= lo and hi <= limit:
+            return -limit, limit
+    return None
+
+
+def date_window(lo: Any, hi: Any, margin: float) -> tuple[Any, Any]:
+    """A plausible window for dates or datetimes seen in [lo, hi]: widened by margin x the span but
+    at least a year each side, then out to whole years. Dates stay dates; datetimes become ISO text
+    in their column's zone."""
+    is_date = not isinstance(lo, dt.datetime)
+    span = (hi - lo) if not is_date else dt.timedelta(days=(hi - lo).days)
+    pad = max(span * margin, dt.timedelta(days=365))
+    start = (lo - pad) if lo.year > dt.MINYEAR + 1 else lo
+    end = (hi + pad) if hi.year < dt.MAXYEAR - 1 else hi
+    first, last = dt.date(start.year, 1, 1), dt.date(min(end.year + 1, dt.MAXYEAR), 1, 1)
+    if is_date:
+        return first, last
+    # as ISO text, as the rules file holds datetimes ('2025-01-01', or with the column's zone)
+    return tuple(
+        d.isoformat() if zone is None else dt.datetime(d.year, 1, 1, tzinfo=zone).isoformat(sep=" ")
+        for d, zone in ((first, lo.tzinfo), (last, hi.tzinfo))
+    )
 
 
 def _tidy(v: float, integer: bool) -> float | int:
@@ -185,41 +309,99 @@ def _common_shape(values: Sequence[str]) -> str | None:
     return "^" + "".join(parts) + "$"
 
 
+def _key_name(name: str) -> bool:
+    return bool(_KEY_NAME.search(name) or _KEY_CAMEL.search(name))
+
+
 def _looks_like_key(name: str, family: str | None, regex: str | None) -> bool:
-    if _KEY_NAME.search(name) or _KEY_CAMEL.search(name):
+    if _key_name(name):
         return family in ("int", "str")
     # letter-and-digit codes (R12, AB-003) are identifiers; digit-only shapes are often dates or numbers
     return family == "str" and regex is not None and regex != _EMAIL and ("[A-Z]" in regex or "[a-z]" in regex)
 
 
+_SEQUENCE_MIN_ROWS = 20
+
+
+def _sequence_like(values: pd.Series) -> bool:
+    """Distinct integers that count up (monotone) or fill most of their span: row numbers, serials."""
+    if len(values) < _SEQUENCE_MIN_ROWS:
+        return False
+    ints = values.astype("int64")
+    span = int(ints.max()) - int(ints.min()) + 1
+    return bool(ints.is_monotonic_increasing) or span <= 2 * len(ints)
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _free_text(values: pd.Series) -> bool:
+    """Sentences rather than labels: several words or long values on average."""
+    sample = pd.unique(values.astype(str))[:_SHAPE_SAMPLE]
+    if not len(sample):
+        return False
+    words = sum(len(_WORD.findall(v)) for v in sample) / len(sample)
+    length = sum(map(len, sample)) / len(sample)
+    return words >= 4 or length >= 40
+
+
+def _closed_set(values: pd.Series, distinct: int) -> bool:
+    """Whether the values look like a closed set of categories: repeated, and at most half of them
+    seen only once (many values seen once say more are to come)."""
+    if distinct >= len(values):
+        return False
+    singletons = int((values.value_counts() == 1).sum())
+    return singletons * 2 <= distinct
+
+
 def infer_column(
     s: pd.Series, *, margin: float = 0.1, max_categories: int = 20, key: bool = False
 ) -> tuple[dict[str, Any], Observed]:
-    """Rules for one column and what they were inferred from. ``key``: part of the given key columns."""
+    """Rules for one column and what they were inferred from. ``key``: part of the given key columns.
+
+    What a column is decides its rules: an identifier (a key-like name, or distinct integers that
+    count up) gets ``unique`` and ``nullable: false`` and at most a lower bound, never a closed
+    range (the next id is above every id seen); free text gets no ``allowed`` list; a quantity gets
+    a range that keeps its observed sign (and -90..90 / -180..180 for latitudes and longitudes);
+    dates and datetimes a window of whole years around what was seen; columns with no type (lists,
+    dicts, binary, mixed, all null) only their nullability, with a comment saying why."""
     seen = observe(s)
     spec: dict[str, Any] = {}
     if seen.family is not None:
         spec["type"] = seen.family
     spec["nullable"] = seen.nulls > 0
+    if seen.family is None:
+        return spec, seen
+    name = str(s.name)
     values = s.dropna()
     present = len(values)
-    categorical = seen.family == "str" and 0 < seen.distinct <= max_categories and seen.distinct < present
-    regex = shape_regex(values) if seen.family == "str" and not categorical else None
-    if (
-        not key
-        and present >= 2
-        and seen.nulls == 0
-        and seen.distinct == present
-        and _looks_like_key(str(s.name), seen.family, regex)
-    ):
+    text = seen.family == "str"
+    free = text and present > 0 and _free_text(values)
+    categorical = text and not free and 0 < seen.distinct <= max_categories and _closed_set(values, seen.distinct)
+    regex = shape_regex(values) if text and not categorical and not free else None
+    distinct = present >= 2 and seen.nulls == 0 and seen.distinct == present
+    ident = seen.family == "int" and (_key_name(name) or (distinct and _sequence_like(values)) or (key and distinct))
+    if not key and distinct and (ident or _looks_like_key(name, seen.family, regex)):
         spec["unique"] = True
     if seen.family in ("int", "float") and seen.lo is not None:
-        spec["min"], spec["max"] = widen(seen.lo, seen.hi, margin, seen.family == "int")
+        if ident:
+            if seen.lo >= 0:  # an id grows: only its sign is a rule
+                spec["min"] = 0
+        else:
+            lo, hi = widen(seen.lo, seen.hi, margin, seen.family == "int")
+            bounds = _physical_bounds(name, seen.lo, seen.hi)
+            if bounds is not None:
+                lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+            spec["min"], spec["max"] = lo, hi
+    if seen.family in ("date", "datetime") and seen.lo is not None and margin > 0:
+        spec["min"], spec["max"] = date_window(seen.lo, seen.hi, margin)
+    elif seen.family in ("date", "datetime") and seen.lo is not None:
+        spec["min"], spec["max"] = seen.lo, seen.hi
     if categorical:
         spec["allowed"] = sorted(str(v) for v in values.unique())
     elif regex is not None:
         spec["regex"] = regex
-    elif seen.family == "str" and present and seen.min_len and values.str.strip().str.len().min() > 0:
+    elif text and present and seen.min_len and values.str.strip().str.len().min() > 0:
         spec["min_length"] = 1
     return spec, seen
 
@@ -232,15 +414,12 @@ def infer_frame(
     key_columns: Sequence[str] = (),
     strict: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Observed]]:
-    """Rules for one frame (the mapping under its name) and what each column showed."""
-    keys = list(key_columns)
-    missing = [k for k in keys if k not in df.columns]
-    if missing:
-        raise ValueError(f"key column(s) {missing} not in the frame; it has {list(map(str, df.columns))}")
-    if keys:
-        dups = int(df.duplicated(subset=keys, keep=False).sum())
-        if dups:
-            raise ValueError(f"key column(s) {keys} are not unique: {dups} rows share a key")
+    """Rules for one frame (the mapping under its name) and what each column showed.
+
+    ``key_columns`` (an export's keys) become ``unique`` even when the data breaks them: duplicated
+    or null keys and key columns the frame lacks are not errors here but findings
+    (``key_findings``), written as comments above the frame's rules and printed by ``tfi-data infer``."""
+    keys = [k for k in key_columns if k in df.columns]  # a missing key column is a finding (key_findings)
     rules: dict[str, Any] = {"strict": strict}
     if keys:
         rules["unique"] = keys
@@ -251,6 +430,57 @@ def infer_frame(
         )
     rules["columns"] = columns
     return rules, seen
+
+
+def _key_text(key: Any) -> str:
+    parts = key if isinstance(key, tuple) else (key,)
+    text = ", ".join(
+        "null" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else str(v) for v in parts
+    )
+    return f"({text})" if len(parts) > 1 else text
+
+
+def key_findings(df: pd.DataFrame, keys: Sequence[str], shown: int = 5) -> list[str]:
+    """What is wrong with a frame's key columns: absent, null or duplicated keys (with examples)."""
+    keys = list(keys)
+    findings = []
+    missing = [k for k in keys if k not in df.columns]
+    if missing:
+        findings.append(f"key column(s) {missing} not in the frame; it has {list(map(str, df.columns))}")
+    present = [k for k in keys if k in df.columns]
+    if not present:
+        return findings
+    frame = df[present]
+    try:
+        dup = frame.duplicated(keep=False)
+    except TypeError:  # lists or dicts in a key column
+        frame = frame.apply(lambda col: col.map(_hashable))
+        dup = frame.duplicated(keep=False)
+    nulls = frame.isna().any(axis=1)
+    if nulls.any():
+        findings.append(f"key {present}: {int(nulls.sum())} row(s) with a null key (rows {_rows(nulls)})")
+    if dup.any():
+        groups = frame[dup].value_counts(dropna=False, sort=True)
+        examples = ", ".join(f"{_key_text(k)} x{n}" for k, n in groups.head(shown).items())
+        more = ", ..." if len(groups) > shown else ""
+        findings.append(
+            f"key {present} is not unique: {int(dup.sum())} rows share {len(groups)} key(s): {examples}{more}"
+        )
+    return findings
+
+
+def _rows(mask: pd.Series, shown: int = 5) -> str:
+    pos = np.flatnonzero(mask.to_numpy())
+    return ", ".join(map(str, pos[:shown].tolist())) + (", ..." if len(pos) > shown else "")
+
+
+def frame_findings(df: pd.DataFrame, rules: Mapping[str, Any], keys: Sequence[str] = ()) -> list[str]:
+    """Everything a person should look at in one frame's inferred rules: key problems (of
+    ``keys``, else the frame's ``unique``) and the columns' notes (no type and why, leading zeros)."""
+    found = key_findings(df, list(keys) or list(rules.get("unique") or []))
+    for col in df.columns:
+        found += [f"{col}: {note}" for note in observe(df[col]).notes]
+    return found
 
 
 def infer_rules(
@@ -336,6 +566,8 @@ def frame_lines(name: str, rules: Mapping[str, Any], frame: pd.DataFrame | None 
         head += f"  # {len(frame)} rows, {n} column{'' if n == 1 else 's'}"
     lines = [head]
     pad = " " * indent
+    if frame is not None and rules.get("unique"):
+        lines += [f"{pad}# NOTE {finding}" for finding in key_findings(frame, rules["unique"])]
     for key, value in rules.items():
         if key != "columns":
             lines.append(f"{pad}{key}: {dump_value(value)}")
