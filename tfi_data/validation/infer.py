@@ -151,6 +151,13 @@ def observe(s: pd.Series) -> Observed:
     if len(values) and family == "str":
         lengths = values.str.len()
         min_len, max_len = int(lengths.min()), int(lengths.max())
+    if family in ("int", "float") and lo is not None:
+        epoch = epoch_unit(str(s.name), lo, hi)
+        if epoch is not None:
+            when = [
+                dt.datetime.fromtimestamp(v / epoch[1], dt.timezone.utc).strftime("%Y-%m-%d %H:%M") for v in (lo, hi)
+            ]
+            notes.append(f"Unix time in {epoch[0]} ({when[0]}..{when[1]} UTC)")
     zeros = _leading_zeros(str(s.name), family, values)
     if zeros:
         notes.append(zeros)
@@ -193,16 +200,22 @@ def _plain(v: Any) -> Any:
 
 
 def widen(lo: float, hi: float, margin: float, integer: bool) -> tuple[float, float]:
-    """Observed [lo, hi] widened by margin x range, rounded outward to a round step.
+    """Observed [lo, hi] widened, each side by margin x the larger of the range and that side's own
+    size (a level such as 138,000 jobs moves by thousands even when it was seen within a narrow
+    band), rounded outward to a round step.
 
     Zero is not crossed (non-negative data stays non-negative, non-positive stays non-positive),
     and a side never grows past twice its observed size: observed -1..2000000 gives min -2, not
     -200000 (each side is rounded to a step of its own)."""
     if margin <= 0:
         return lo, hi
-    pad = margin * ((hi - lo) or abs(hi) or 1)
-    pad_lo = min(pad, abs(lo)) if lo < 0 else pad
-    pad_hi = min(pad, abs(hi)) if hi > 0 else pad
+    spread = hi - lo
+    pad_lo = margin * (max(spread, abs(lo)) or 1)
+    pad_hi = margin * (max(spread, abs(hi)) or 1)
+    if lo < 0:
+        pad_lo = min(pad_lo, abs(lo))
+    if hi > 0:
+        pad_hi = min(pad_hi, abs(hi))
     new_lo = _round_out(lo - pad_lo, pad_lo, integer, math.floor)
     new_hi = _round_out(hi + pad_hi, pad_hi, integer, math.ceil)
     if lo >= 0:
@@ -227,22 +240,54 @@ _LON = re.compile(r"(?:^|[_\s.-])(?:lon|lng|long|longitude)$|^(?:lon|lng|long|lo
 
 
 def _physical_bounds(name: str, lo: float, hi: float) -> tuple[float, float] | None:
+    """-90..90 for a latitude, -180..180 for a longitude (by name, when the values fit): any place on
+    Earth is a valid coordinate; a regional data set's tighter box is a person's refinement."""
     for pattern, limit in ((_LAT, 90), (_LON, 180)):
         if pattern.search(name) and -limit <= lo and hi <= limit:
             return -limit, limit
     return None
 
 
-def date_window(lo: Any, hi: Any, margin: float) -> tuple[Any, Any]:
+_TIME_NAME = re.compile(r"time|date|stamp|epoch|updated|created|modified|_at$|_ts$", re.IGNORECASE)
+_EPOCH_UNITS = (("seconds", 1), ("milliseconds", 1_000))
+_EPOCH_RANGE = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01 in seconds
+
+
+def epoch_unit(name: str, lo: float, hi: float) -> tuple[str, int] | None:
+    """(unit, per second) when a number column named like a time holds Unix times of this century."""
+    if not _TIME_NAME.search(name):
+        return None
+    for unit, scale in _EPOCH_UNITS:
+        if _EPOCH_RANGE[0] * scale <= lo and hi <= _EPOCH_RANGE[1] * scale:
+            return unit, scale
+    return None
+
+
+def _epoch_window(name: str, lo: float, hi: float, margin: float) -> tuple[int, int] | None:
+    """Unix times get the window their dates would get, in the same unit."""
+    found = epoch_unit(name, lo, hi)
+    if found is None:
+        return None
+    scale = found[1]
+    utc = dt.timezone.utc
+    first, last = date_window(
+        dt.datetime.fromtimestamp(lo / scale, utc), dt.datetime.fromtimestamp(hi / scale, utc), margin
+    )
+    return tuple(int(dt.datetime.fromisoformat(d).timestamp()) * scale for d in (first, last))
+
+
+def date_window(lo: Any, hi: Any, margin: float, today: dt.date | None = None) -> tuple[Any, Any]:
     """A plausible window for dates or datetimes seen in [lo, hi]: widened by margin x the span but
-    at least a year each side, then out to whole years. Dates stay dates; datetimes become ISO text
-    in their column's zone."""
+    at least a year each side, and on to a year after ``today`` (new data brings new dates: a
+    history inferred in 2026 still takes 2027's rows), then out to whole years. Dates stay dates;
+    datetimes become ISO text in their column's zone."""
     is_date = not isinstance(lo, dt.datetime)
     span = (hi - lo) if not is_date else dt.timedelta(days=(hi - lo).days)
     pad = max(span * margin, dt.timedelta(days=365))
     start = (lo - pad) if lo.year > dt.MINYEAR + 1 else lo
     end = (hi + pad) if hi.year < dt.MAXYEAR - 1 else hi
-    first, last = dt.date(start.year, 1, 1), dt.date(min(end.year + 1, dt.MAXYEAR), 1, 1)
+    ahead = ((today or dt.date.today()) + dt.timedelta(days=365)).year
+    first, last = dt.date(start.year, 1, 1), dt.date(min(max(end.year, ahead) + 1, dt.MAXYEAR), 1, 1)
     if is_date:
         return first, last
     # as ISO text, as the rules file holds datetimes ('2025-01-01', or with the column's zone)
@@ -323,32 +368,55 @@ def _looks_like_key(name: str, family: str | None, regex: str | None) -> bool:
 _SEQUENCE_MIN_ROWS = 20
 
 
-def _sequence_like(values: pd.Series) -> bool:
-    """Distinct integers that count up (monotone) or fill most of their span: row numbers, serials."""
-    if len(values) < _SEQUENCE_MIN_ROWS:
+_NOT_ID = re.compile(r"year|yr|date|time|day|month|hour|age|temp", re.IGNORECASE)
+
+
+def _sequence_like(name: str, values: pd.Series) -> bool:
+    """Distinct non-negative integers that count up (monotone) or fill most of their span: row
+    numbers, serials (not years, times or measurements that happen to be distinct)."""
+    if len(values) < _SEQUENCE_MIN_ROWS or _NOT_ID.search(name):
         return False
     ints = values.astype("int64")
+    if int(ints.min()) < 0:
+        return False
     span = int(ints.max()) - int(ints.min()) + 1
     return bool(ints.is_monotonic_increasing) or span <= 2 * len(ints)
 
 
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W\d_]")
+_FREE_TEXT_WORDS = 20
 
 
 def _free_text(values: pd.Series) -> bool:
-    """Sentences rather than labels: several words or long values on average."""
+    """Sentences rather than labels: several words a value and many distinct words overall (three
+    species names of four words each are labels; ten remarks of six words are free text)."""
     sample = pd.unique(values.astype(str))[:_SHAPE_SAMPLE]
     if not len(sample):
         return False
-    words = sum(len(_WORD.findall(v)) for v in sample) / len(sample)
-    length = sum(map(len, sample)) / len(sample)
-    return words >= 4 or length >= 40
+    words = [[w for w in v.lower().split() if _WORD.search(w)] for v in sample]  # spaced words with letters
+    per_value = sum(map(len, words)) / len(sample)
+    vocabulary = len({w for ws in words for w in ws})
+    return per_value >= 3 and vocabulary >= _FREE_TEXT_WORDS
+
+
+_SEPARATORS = ",;|"
+
+
+def _text_list(values: pd.Series) -> bool:
+    """Lists written as text (``,geoserve,origin,``): their combinations outnumber their parts, so
+    new combinations of known parts are to come; no closed set of categories."""
+    distinct = pd.unique(values.astype(str))[:_SHAPE_SAMPLE]
+    for sep in _SEPARATORS:
+        if all(sep in v for v in distinct):
+            parts = {p.strip() for v in distinct for p in v.split(sep) if p.strip()}
+            return len(distinct) > len(parts)
+    return False
 
 
 def _closed_set(values: pd.Series, distinct: int) -> bool:
     """Whether the values look like a closed set of categories: repeated, and at most half of them
     seen only once (many values seen once say more are to come)."""
-    if distinct >= len(values):
+    if distinct >= len(values) or _text_list(values):
         return False
     singletons = int((values.value_counts() == 1).sum())
     return singletons * 2 <= distinct
@@ -380,7 +448,9 @@ def infer_column(
     categorical = text and not free and 0 < seen.distinct <= max_categories and _closed_set(values, seen.distinct)
     regex = shape_regex(values) if text and not categorical and not free else None
     distinct = present >= 2 and seen.nulls == 0 and seen.distinct == present
-    ident = seen.family == "int" and (_key_name(name) or (distinct and _sequence_like(values)) or (key and distinct))
+    ident = seen.family == "int" and (
+        _key_name(name) or (distinct and _sequence_like(name, values)) or (key and distinct)
+    )
     if not key and distinct and (ident or _looks_like_key(name, seen.family, regex)):
         spec["unique"] = True
     if seen.family in ("int", "float") and seen.lo is not None:
@@ -389,10 +459,8 @@ def infer_column(
                 spec["min"] = 0
         else:
             lo, hi = widen(seen.lo, seen.hi, margin, seen.family == "int")
-            bounds = _physical_bounds(name, seen.lo, seen.hi)
-            if bounds is not None:
-                lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
-            spec["min"], spec["max"] = lo, hi
+            bounds = _physical_bounds(name, seen.lo, seen.hi) or _epoch_window(name, seen.lo, seen.hi, margin)
+            spec["min"], spec["max"] = bounds or (lo, hi)
     if seen.family in ("date", "datetime") and seen.lo is not None and margin > 0:
         spec["min"], spec["max"] = date_window(seen.lo, seen.hi, margin)
     elif seen.family in ("date", "datetime") and seen.lo is not None:
@@ -450,12 +518,9 @@ def key_findings(df: pd.DataFrame, keys: Sequence[str], shown: int = 5) -> list[
     present = [k for k in keys if k in df.columns]
     if not present:
         return findings
-    frame = df[present]
-    try:
-        dup = frame.duplicated(keep=False)
-    except TypeError:  # lists or dicts in a key column
-        frame = frame.apply(lambda col: col.map(_hashable))
-        dup = frame.duplicated(keep=False)
+    # lists or dicts in a key column: compared by their JSON text
+    frame = df[present].apply(lambda col: col.map(_hashable) if col.dtype == object else col)
+    dup = frame.duplicated(keep=False)
     nulls = frame.isna().any(axis=1)
     if nulls.any():
         findings.append(f"key {present}: {int(nulls.sum())} row(s) with a null key (rows {_rows(nulls)})")

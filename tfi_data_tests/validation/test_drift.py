@@ -64,14 +64,14 @@ def test_drift_on_a_changed_frame_is_structured_and_readable(changed):
         ),
         ("nulls", "ridership", "Day", {"nullable": True}),
         ("new_category", "ridership", "Route", {"allowed": ["R1", "R2", "T3", "B7"]}),
-        ("out_of_range", "ridership", "Riders", {"max": 2800}),
+        ("out_of_range", "ridership", "Riders", {"max": 2900}),
         ("out_of_range", "ridership", "Revenue EUR", {"min": -10}),
         ("missing_column", "ridership", "source_file", {}),
     ]
     text = [str(f) for f in findings]
     assert text[3] == (
         "ridership: Riders: out_of_range: 1 value(s) above max 2400 (highest 2600) (a warning); "
-        "accepting sets {max: 2800}"
+        "accepting sets {max: 2900}"
     )
     assert text[2] == (
         "ridership: Route: new_category: 1 value(s) not in allowed: B7 (1 row(s)); "
@@ -98,7 +98,7 @@ ridership:  # 12 rows, 5 columns
   columns:
     Day:         {type: date, nullable: true}
     Route:       {type: str, nullable: false, allowed: [R1, R2, T3, B7]}  # the routes we run
-    Riders:      {type: int, nullable: true, min: 0, max: 2800, warn: [max]}  # 2400: depot limit
+    Riders:      {type: int, nullable: true, min: 0, max: 2900, warn: [max]}  # 2400: depot limit
     # revenue written out by hand
     Revenue EUR:
       type: number
@@ -131,7 +131,7 @@ def test_hand_edits_survive_re_inference_on_the_same_data(ridership):
     inferred = rules_to_yaml(infer_rules({"ridership": ridership}), {"ridership": ridership})
     # a person tightens a range, drops a rule, adds a warning level and a comment
     edited = (
-        inferred.replace("min: 800, max: 2500}", "min: 900, max: 2400, warn: [max]}")
+        inferred.replace("min: 800, max: 2600}", "min: 900, max: 2400, warn: [max]}")
         .replace(", allowed: [data/ridership_2026-01.csv, data/ridership_2026-02.csv]", "")
         .replace("  strict: false\n", "  strict: false\n  # keys checked by the exporter too\n")
     )
@@ -212,7 +212,7 @@ def test_block_layouts_flow_mappings_and_new_frames_are_edited_in_place(ridershi
         "      allowed: [R1, R2, T3]",  # a block list becomes a flow list (its comments go)
         "    Riders:",
         "      type: int",
-        "      max: 2500",
+        "      max: 2600",
         "stations:",
         "  strict: false",
         "  columns:",  # `{}` became a block

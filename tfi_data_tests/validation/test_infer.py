@@ -45,6 +45,7 @@ def generated() -> pd.DataFrame:
     )
 
 
+AHEAD = max(2028, (dt.date.today() + dt.timedelta(days=365)).year + 1)
 EXPECTED = {
     "strict": False,
     "columns": {
@@ -52,8 +53,9 @@ EXPECTED = {
         "order_id": {"type": "int", "nullable": False, "unique": True, "min": 0},
         # letter-and-digit codes, all distinct: a shape and unique
         "code": {"type": "str", "nullable": False, "unique": True, "regex": r"^[A-Z]{2}-\d{4}$"},
-        # all distinct but a measurement: no unique; 5000..6393 widened by 139.3, rounded to hundreds
-        "riders": {"type": "int", "nullable": False, "min": 4800, "max": 6600},
+        # all distinct but a measurement: no unique; 5000..6393 widened on each side by 10% of the
+        # larger of the range (1393) and the side's own size (500, 639.3), rounded to hundreds
+        "riders": {"type": "int", "nullable": False, "min": 4500, "max": 7100},
         # non-negative: the margin does not cross zero
         "qty": {"type": "int", "nullable": True, "min": 0, "max": 55},
         "temp": {"type": "float", "nullable": False, "min": -17, "max": 35},
@@ -63,14 +65,9 @@ EXPECTED = {
         "note": {"type": "str", "nullable": False, "min_length": 1},
         "zip": {"type": "str", "nullable": False, "regex": r"^\d{5}$"},
         "flag": {"type": "bool", "nullable": True},
-        # dates: a window of whole years, at least a year beyond what was seen on each side
-        "when": {
-            "type": "datetime",
-            "nullable": False,
-            "min": "2025-01-01",
-            "max": "2028-01-01",
-        },
-        "date": {"type": "date", "nullable": False, "min": dt.date(2025, 1, 1), "max": dt.date(2028, 1, 1)},
+        # dates: a window of whole years, a year before what was seen, to a year after today
+        "when": {"type": "datetime", "nullable": False, "min": "2025-01-01", "max": f"{AHEAD}-01-01"},
+        "date": {"type": "date", "nullable": False, "min": dt.date(2025, 1, 1), "max": dt.date(AHEAD, 1, 1)},
         "empty": {"nullable": True},
     },
 }
@@ -116,9 +113,9 @@ def test_key_problems_are_findings_showing_the_keys_not_exceptions():
 @pytest.mark.parametrize(
     ("lo", "hi", "margin", "integer", "expected"),
     [
-        (980, 2302, 0.1, True, (800, 2500)),
-        (53.3472, 53.4213, 0.1, False, (53.339, 53.429)),
-        (-6.3012, -6.2386, 0.1, False, (-6.308, -6.232)),  # non-positive data stays non-positive
+        (980, 2302, 0.1, True, (800, 2600)),
+        (53.3472, 53.4213, 0.1, False, (48, 59)),
+        (-6.3012, -6.2386, 0.1, False, (-7, -5.6)),  # each side by 10% of its own size; non-positive stays non-positive
         (0, 3, 0.5, True, (0, 5)),
         (-3, 3, 0.1, True, (-4, 4)),
         (7, 7, 0.1, True, (6, 8)),
@@ -192,7 +189,7 @@ def test_rules_inferred_from_the_example_data_validate_it_and_read_well(examples
     assert "ridership:  # 12 rows, 5 columns" in lines
     assert "  unique: [Day, Route]" in lines
     assert (
-        "    Riders:      {type: int, nullable: true, min: 800, max: 2500}"
+        "    Riders:      {type: int, nullable: true, min: 800, max: 2600}"
         "  # 12 rows, 1 null, 11 distinct, observed 980..2302"
     ) in lines
     assert (
