@@ -119,8 +119,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def _infer_one(details, args: argparse.Namespace) -> None:
     from tfi_data.validation import infer_rules, merge_rules, rules_to_yaml
-    from tfi_data.validation.infer import frame_findings
-    from tfi_data.validation.infer_frames import export_frames
+    from tfi_data.validation.infer import batch_notes, frame_findings, row_bounds
+    from tfi_data.validation.infer_frames import export_batches, export_frames
 
     target = args.output or (details.resolve(details.rules) if isinstance(details.rules, str) else None)
     frames = export_frames(details)
@@ -146,10 +146,24 @@ def _infer_one(details, args: argparse.Namespace) -> None:
         )
         return
     rules = infer_rules(frames, margin=args.margin, max_categories=args.max_categories, key_columns=keys)
+    notes: dict[str, list[str]] = {}
+    if args.profile:
+        batched, batches = export_batches(details)
+        for name in frames:
+            counts = [len(batch[name]) for batch in batches]
+            if batched is None:
+                print(
+                    f"tfi-data: infer: {details.name}: --profile: no source has several files; "
+                    "no row-count bounds learnt",
+                    file=sys.stderr,
+                )
+                break
+            rules[name] = {**rules[name], "rows": row_bounds(counts)}
+            notes[name] = batch_notes([batch[name] for batch in batches], repr(batched))
     for name, frame in frames.items():
         for finding in frame_findings(frame, rules[name], keys.get(name, ())):
             print(f"tfi-data: infer: {details.name}: {name}: {finding}", file=sys.stderr)
-    text = rules_to_yaml(rules, frames)
+    text = rules_to_yaml(rules, frames, notes)
     if target is None:
         print(text, end="")
     else:
@@ -227,6 +241,12 @@ def parser() -> argparse.ArgumentParser:
     )
     infer.add_argument("--margin", type=float, default=0.1, help="widen observed ranges by this share (0.1)")
     infer.add_argument("--max-categories", type=int, default=20, help="most distinct values for 'allowed' (20)")
+    infer.add_argument(
+        "--profile",
+        action="store_true",
+        help="learn from each file of the source with several files (a glob) as a batch: a row-count bound, "
+        "the files' sizes and the columns only some files have",
+    )
     infer.set_defaults(func=cmd_infer)
     cache_cmd = sub.add_parser("cache", help="manage the cache of op outputs")
     cache_sub = cache_cmd.add_subparsers(dest="cache_command", required=True)

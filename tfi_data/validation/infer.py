@@ -548,6 +548,32 @@ def frame_findings(df: pd.DataFrame, rules: Mapping[str, Any], keys: Sequence[st
     return found
 
 
+def row_bounds(counts: Sequence[int]) -> dict[str, int]:
+    """``rows`` bounds learnt from the row counts of several batches (the files of a glob): at least
+    half the smallest batch, rounded down to two significant digits. No upper bound: a run reads
+    every file its glob matches, and files accumulate. An empty or truncated load stops the run."""
+    return {"min": _round_sig(min(counts) / 2, math.floor)}
+
+
+def batch_notes(batches: Sequence[pd.DataFrame], label: str) -> list[str]:
+    """What several batches of one frame show beyond their union: their sizes, and the columns
+    only some of them have."""
+    counts = [len(b) for b in batches]
+    notes = [f"learnt from {len(batches)} files of {label}: {min(counts)}..{max(counts)} rows each"]
+    for col in dict.fromkeys(c for b in batches for c in b.columns):
+        having = sum(col in b.columns for b in batches)
+        if having < len(batches):
+            notes.append(f"column {col!r} is in {having} of {len(batches)} files only")
+    return notes
+
+
+def _round_sig(v: float, direction) -> int:
+    if v < 1:
+        return int(direction(v))
+    step = 10 ** max(0, math.floor(math.log10(v)) - 1)
+    return int(direction(v / step) * step)
+
+
 def infer_rules(
     frames: Mapping[str, pd.DataFrame],
     *,
@@ -622,8 +648,15 @@ def column_lines(
     return lines
 
 
-def frame_lines(name: str, rules: Mapping[str, Any], frame: pd.DataFrame | None = None, indent: int = 2) -> list[str]:
-    """One frame's entry as rules-file lines (comments from ``frame`` when given)."""
+def frame_lines(
+    name: str,
+    rules: Mapping[str, Any],
+    frame: pd.DataFrame | None = None,
+    indent: int = 2,
+    notes: Sequence[str] = (),
+) -> list[str]:
+    """One frame's entry as rules-file lines (comments from ``frame`` when given; ``notes`` as
+    ``# NOTE`` lines under its name)."""
     observed = {str(c): observe(frame[c]) for c in frame.columns} if frame is not None else None
     head = dump_value(str(name)) + ":"
     if frame is not None:
@@ -633,6 +666,7 @@ def frame_lines(name: str, rules: Mapping[str, Any], frame: pd.DataFrame | None 
     pad = " " * indent
     if frame is not None and rules.get("unique"):
         lines += [f"{pad}# NOTE {finding}" for finding in key_findings(frame, rules["unique"])]
+    lines += [f"{pad}# NOTE {note}" for note in notes]
     for key, value in rules.items():
         if key != "columns":
             lines.append(f"{pad}{key}: {dump_value(value)}")
@@ -641,8 +675,15 @@ def frame_lines(name: str, rules: Mapping[str, Any], frame: pd.DataFrame | None 
     return lines
 
 
-def rules_to_yaml(rules: Mapping[str, Any], frames: Mapping[str, pd.DataFrame] | None = None) -> str:
-    """A rules mapping as rules-file text; with ``frames``, each column carries an observation comment."""
-    frames = frames or {}
-    blocks = ["\n".join(frame_lines(name, spec, frames.get(name))) for name, spec in rules.items()]
+def rules_to_yaml(
+    rules: Mapping[str, Any],
+    frames: Mapping[str, pd.DataFrame] | None = None,
+    notes: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """A rules mapping as rules-file text; with ``frames``, each column carries an observation
+    comment; ``notes`` (by frame) are written as ``# NOTE`` lines under the frame's name."""
+    frames, notes = frames or {}, notes or {}
+    blocks = [
+        "\n".join(frame_lines(name, spec, frames.get(name), notes=notes.get(name, ()))) for name, spec in rules.items()
+    ]
     return HEADER + "".join(block + "\n" for block in blocks)

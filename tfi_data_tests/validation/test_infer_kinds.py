@@ -9,10 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tfi_data import Source
+from tfi_data import Export, PipelineDetails, Source
 from tfi_data.loader import GeneralLoader
 from tfi_data.validation import RulesError, Validator, infer_rules, merge_rules, parse_rules, rules_to_yaml
-from tfi_data.validation.infer import date_window, frame_findings, observe
+from tfi_data.validation.infer import batch_notes, date_window, frame_findings, observe, row_bounds
+from tfi_data.validation.infer_frames import export_batches
 from tfi_data.validation.rules import schemas_from_mapping
 
 
@@ -226,3 +227,33 @@ def test_labels_keep_their_allowed_list_text_lists_and_unix_times_are_recognised
         int(dt.datetime(ahead, 1, 1, tzinfo=dt.timezone.utc).timestamp()) * 1000,
     )
     assert "Unix time in milliseconds (2018-02-07 01:29..2018-02-07 06:28 UTC)" in str(observe(frame["updated"]))
+
+
+def test_profile_learns_from_each_file_of_a_glob(tmp_path):
+    (tmp_path / "trips_01.csv").write_text("id,km\n1,2.5\n2,4.0\n3,1.0\n4,7.5\n")
+    (tmp_path / "trips_02.csv").write_text(
+        "id,km,driver\n5,3.0,ann\n6,2.0,bob\n7,9.0,ann\n8,1.5,cy\n9,4.5,bob\n10,6,cy\n"
+    )
+    (tmp_path / "zones.csv").write_text("zone\nA\nB\n")
+    details = PipelineDetails(
+        name="trips",
+        sources=[Source.csv("trips", "trips_*.csv"), Source.csv("zones", "zones.csv")],
+        transformer=lambda f: f["trips"].assign(zones=len(f["zones"])),
+        exports=[Export(table="trips", keys=["id"])],
+        base_dir=tmp_path,
+    )
+    batched, batches = export_batches(details)
+    assert batched == "trips" and [len(b["trips"]) for b in batches] == [4, 6]
+    assert list(batches[0]["trips"].columns) == ["id", "km", "source_file", "zones"]  # as a run reads each
+    assert row_bounds([4, 6]) == {"min": 2} and row_bounds([1234, 5000]) == {"min": 610}
+    assert batch_notes([b["trips"] for b in batches], "'trips'") == [
+        "learnt from 2 files of 'trips': 4..6 rows each",
+        "column 'driver' is in 1 of 2 files only",
+    ]
+    single = PipelineDetails(
+        name="z",
+        sources=[Source.csv("zones", "zones.csv")],
+        exports=[Export(table="z", mode="replace")],
+        base_dir=tmp_path,
+    )
+    assert export_batches(single)[0] is None
