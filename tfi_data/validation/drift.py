@@ -10,14 +10,18 @@ levels) and compares their columns, and returns ``Finding``s: ``new_frame``, ``n
 overwriting it: by default it only reports drift (the text comes back unchanged); ``accept`` (a set
 of finding kinds, or "all") merges those findings that carry a ``change``: new frames and columns
 are added, ``min``/``max`` widened, categories added to ``allowed``, ``nullable`` set to true,
-``type`` replaced. Missing columns and report-only kinds are never merged: removing or loosening
-a person's rule is theirs to do.
+``type`` replaced: a type change also removes every check the new type cannot carry (and its
+name from ``warn``) and infers the new type's own checks in their place, so the file stays
+consistent (the rules loader refuses checks that do not fit a type). Missing columns and
+report-only kinds are never merged: removing or loosening a person's rule is theirs to do.
 
 Edits are made in the text, at the YAML nodes' positions: only the value of the changed key is
 rewritten (``max: 2500`` -> ``max: 2600``; a changed ``allowed`` list is rewritten in flow style
-``[a, b, c]``) and new column lines are inserted after the frame's last column. Every other line,
-comment and layout stays byte for byte (comments inside a rewritten block-style ``allowed`` list
-are the one loss).
+``[a, b, c]``) and new column lines are inserted after the frame's last column; an entry that
+loses checks (a type change) is rewritten whole in flow style on its key's line. The
+``# N rows, ...`` observation comment of every changed entry is rewritten with what the data shows
+now. Every other line, comment and layout stays byte for byte (comments inside a rewritten
+block-style ``allowed`` list or a block entry rewritten whole are the one loss).
 """
 
 from __future__ import annotations

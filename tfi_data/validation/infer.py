@@ -4,18 +4,33 @@
 frames)`` writes it with a comment per column saying what was observed. What is inferred, beyond
 pandera's ``infer_schema`` (dtype, nullability, exact numeric min/max):
 
-- ``type`` from the dtype family (left out when no family fits, e.g. an all-null column);
+- ``type`` from the dtype family; columns with none (lists, dicts, binary, mixed, durations, all
+  null) get only ``nullable`` and a comment saying why;
 - ``nullable`` from observed nulls;
-- ``min``/``max`` for numbers, widened by ``margin`` x the observed range (or x the value when
-  there is one value), rounded outward to a round step, never crossing zero for data that does not;
-- ``allowed`` for text columns with at most ``max_categories`` distinct values, some repeated;
+- ids (a key-like name, or distinct non-negative integers that count up): ``unique: true``,
+  ``nullable: false`` and at most ``min: 0``, never a closed range;
+- ``min``/``max`` for numbers, each side widened by ``margin`` x the larger of the observed range
+  and that side's own size, rounded outward to a round step, never crossing zero and never more
+  than doubling a side; -90..90 / -180..180 for latitudes / longitudes by name; Unix times (by
+  name and value) the window their dates would get;
+- dates and datetimes: a window of whole years (``date_window``) from before the first to a year
+  past the last or past today;
+- ``allowed`` for a closed set of labels: at most ``max_categories`` distinct values, repeated, at
+  most half of them seen once; never for free text (several words a value, many distinct words)
+  nor for lists written as text;
 - ``regex`` for text whose every value has the same shape and contains digits (codes such as
   ``^[A-Z]\\d+$``, ``^\\d{5}$``, ISO dates ``^\\d{4}-\\d{2}-\\d{2}$``), or is an e-mail address;
   ``min_length: 1`` for other text without empty values;
 - ``unique: true`` for columns whose values are all distinct and which look like keys (a key-like
   name, or letter-and-digit codes); ``unique: [..]`` for the ``key_columns`` given.
 
-Every inferred rule holds for the data it was inferred from (regexes are verified on all values).
+Notes for a person (in the column comments, and from ``frame_findings``): codes that lost or keep
+leading zeros (with the ``dtype`` option that keeps them), Unix times, and key problems
+(``key_findings``: duplicated or null keys with examples, key columns the frame lacks).
+
+Every inferred rule holds for the data it was inferred from (regexes are verified on all values),
+except the given ``key_columns``: an export's key stays its ``unique`` rule even when the data
+breaks it, and the break is reported as a finding.
 """
 
 from __future__ import annotations
