@@ -100,12 +100,28 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    """Infer rules for what a pipeline exports; against an existing file, report drift and merge
-    only what is accepted with --update."""
-    from tfi_data.validation import infer_rules, merge_rules, rules_to_yaml
-    from tfi_data.validation.infer_frames import export_frames
+    """Infer rules for what each named pipeline exports (``--pipeline`` repeated: each in turn, to
+    its own rules file); against an existing file, report drift and merge only what is accepted
+    with --update. Findings (duplicated or null keys, columns with no type, leading zeros) are
+    printed, never raised."""
+    selected = _select(args.path, args.pipeline)
+    if args.output and len(selected) > 1:
+        print(
+            f"tfi-data: infer: -o/--output names one file, but {len(selected)} pipelines were given "
+            f"({', '.join(d.name for d in selected)}); leave out -o to write each pipeline's own rules file",
+            file=sys.stderr,
+        )
+        return 2
+    for details in selected:
+        _infer_one(details, args)
+    return 0
 
-    (details,) = _select(args.path, args.pipeline)
+
+def _infer_one(details, args: argparse.Namespace) -> None:
+    from tfi_data.validation import infer_rules, merge_rules, rules_to_yaml
+    from tfi_data.validation.infer import batch_notes, frame_findings, row_bounds
+    from tfi_data.validation.infer_frames import export_batches, export_frames
+
     target = args.output or (details.resolve(details.rules) if isinstance(details.rules, str) else None)
     frames = export_frames(details)
     keys = {e.frame_name: list(e.keys) for e in details.exports if e.keys}
@@ -128,16 +144,32 @@ def cmd_infer(args: argparse.Namespace) -> int:
             f"{target}: {len(merged.findings)} finding(s), {len(merged.applied)} merged"
             + ("" if merged.applied or not merged.findings else "; accept them with --update KINDS or --update all")
         )
-        return 0
+        return
     rules = infer_rules(frames, margin=args.margin, max_categories=args.max_categories, key_columns=keys)
-    text = rules_to_yaml(rules, frames)
+    notes: dict[str, list[str]] = {}
+    if args.profile:
+        batched, batches = export_batches(details)
+        for name in frames:
+            counts = [len(batch[name]) for batch in batches]
+            if batched is None:
+                print(
+                    f"tfi-data: infer: {details.name}: --profile: no source has several files; "
+                    "no row-count bounds learnt",
+                    file=sys.stderr,
+                )
+                break
+            rules[name] = {**rules[name], "rows": row_bounds(counts)}
+            notes[name] = batch_notes([batch[name] for batch in batches], repr(batched))
+    for name, frame in frames.items():
+        for finding in frame_findings(frame, rules[name], keys.get(name, ())):
+            print(f"tfi-data: infer: {details.name}: {name}: {finding}", file=sys.stderr)
+    text = rules_to_yaml(rules, frames, notes)
     if target is None:
         print(text, end="")
     else:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         Path(target).write_text(text, encoding="utf-8")
         print(f"wrote rules for {', '.join(sorted(frames))} to {target}")
-    return 0
 
 
 def cmd_cache_prune(args: argparse.Namespace) -> int:
@@ -193,7 +225,12 @@ def parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
     infer = sub.add_parser("infer", help="infer a rules file from what a pipeline exports, or report its drift")
     infer.add_argument("path", help="a dataloaders directory or one dataloader module")
-    infer.add_argument("--pipeline", required=True)
+    infer.add_argument(
+        "--pipeline",
+        action="append",
+        required=True,
+        help="the pipeline to infer rules for (repeat for several: each to its own rules file)",
+    )
     infer.add_argument("-o", "--output", help="rules file (default: the pipeline's rules path, else stdout)")
     infer.add_argument(
         "--update",
@@ -204,6 +241,12 @@ def parser() -> argparse.ArgumentParser:
     )
     infer.add_argument("--margin", type=float, default=0.1, help="widen observed ranges by this share (0.1)")
     infer.add_argument("--max-categories", type=int, default=20, help="most distinct values for 'allowed' (20)")
+    infer.add_argument(
+        "--profile",
+        action="store_true",
+        help="learn from each file of the source with several files (a glob) as a batch: a row-count bound, "
+        "the files' sizes and the columns only some files have",
+    )
     infer.set_defaults(func=cmd_infer)
     cache_cmd = sub.add_parser("cache", help="manage the cache of op outputs")
     cache_sub = cache_cmd.add_subparsers(dest="cache_command", required=True)

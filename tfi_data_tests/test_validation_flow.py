@@ -159,3 +159,28 @@ def test_no_export_starts_before_every_tables_checks_passed(tmp_path, sqlite_url
     result = Pipeline(details, database_url=sqlite_url).ingest()
     assert not result.success and "check_long" in result.error
     assert not sa.inspect(sa.create_engine(sqlite_url)).has_table("trips")  # valid, but never written
+
+
+@pytest.mark.slow
+def test_infer_takes_every_repeated_pipeline_and_prints_key_findings(tmp_path, examples):
+    for name in ("ridership", "stations"):
+        (examples / "rules" / f"{name}.yaml").unlink()
+    data = json.loads((examples / "data" / "stations.json").read_text())
+    data.append(dict(data[0]))  # a duplicated station_id, the export's key
+    (examples / "data" / "stations.json").write_text(json.dumps(data))
+    out = run_cli(
+        "infer", str(examples), "--pipeline", "ridership", "--pipeline", "stations", "--profile", cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr  # the key problem is a finding, not a traceback
+    assert "wrote rules for ridership to" in out.stdout and "wrote rules for stations to" in out.stdout
+    assert "tfi-data: infer: stations: stations: key ['station_id'] is not unique: 2 rows share 1 key(s): 101 x2" in (
+        out.stderr
+    )
+    assert "# NOTE key ['station_id'] is not unique" in (examples / "rules" / "stations.yaml").read_text()
+    ridership = (examples / "rules" / "ridership.yaml").read_text()  # --profile: the two monthly files
+    assert "  # NOTE learnt from 2 files of 'ridership': 6..6 rows each\n" in ridership
+    assert "  rows: {min: 3}\n" in ridership
+    assert "--profile: no source has several files" in out.stderr  # stations: one file
+    assert run_cli("run", str(examples), "--pipeline", "ridership", cwd=tmp_path).returncode == 0
+    one_file = run_cli("infer", str(examples), "--pipeline", "ridership", "--pipeline", "stations", "-o", "x.yaml")
+    assert one_file.returncode == 2 and "-o/--output names one file, but 2 pipelines were given" in one_file.stderr

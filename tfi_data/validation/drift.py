@@ -10,18 +10,23 @@ levels) and compares their columns, and returns ``Finding``s: ``new_frame``, ``n
 overwriting it: by default it only reports drift (the text comes back unchanged); ``accept`` (a set
 of finding kinds, or "all") merges those findings that carry a ``change``: new frames and columns
 are added, ``min``/``max`` widened, categories added to ``allowed``, ``nullable`` set to true,
-``type`` replaced. Missing columns and report-only kinds are never merged: removing or loosening
-a person's rule is theirs to do.
+``type`` replaced: a type change also removes every check the new type cannot carry (and its
+name from ``warn``) and infers the new type's own checks in their place, so the file stays
+consistent (the rules loader refuses checks that do not fit a type). Missing columns and
+report-only kinds are never merged: removing or loosening a person's rule is theirs to do.
 
 Edits are made in the text, at the YAML nodes' positions: only the value of the changed key is
 rewritten (``max: 2500`` -> ``max: 2600``; a changed ``allowed`` list is rewritten in flow style
-``[a, b, c]``) and new column lines are inserted after the frame's last column. Every other line,
-comment and layout stays byte for byte (comments inside a rewritten block-style ``allowed`` list
-are the one loss).
+``[a, b, c]``) and new column lines are inserted after the frame's last column; an entry that
+loses checks (a type change) is rewritten whole in flow style on its key's line. The
+``# N rows, ...`` observation comment of every changed entry is rewritten with what the data shows
+now. Every other line, comment and layout stays byte for byte (comments inside a rewritten
+block-style ``allowed`` list or a block entry rewritten whole are the one loss).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +46,16 @@ from tfi_data.validation.infer import (
     observe,
     widen,
 )
-from tfi_data.validation.rules import RulesError, _parse_yaml, _schemas, _Where, parse_rules, schemas_from_mapping
+from tfi_data.validation.rules import (
+    COLUMN_CHECKS,
+    RulesError,
+    _parse_yaml,
+    _schemas,
+    _Where,
+    check_fits,
+    parse_rules,
+    schemas_from_mapping,
+)
 from tfi_data.validation.validator import Report, Validator
 
 KINDS = (
@@ -75,6 +89,16 @@ _KIND_OF_RULE = {
 _SHOWN = 10
 
 
+class _Remove:
+    """A change's value that removes its key from the column's entry."""
+
+    def __repr__(self) -> str:
+        return "REMOVE"
+
+
+REMOVE = _Remove()
+
+
 @dataclass(frozen=True)
 class Finding:
     """One difference between rules and data. ``change``: what accepting it writes (empty: report only)."""
@@ -90,7 +114,11 @@ class Finding:
         if self.kind == "new_column" and self.change:
             accept = f"; accepting adds {dump_value(self.change['spec'])}"
         elif self.change and self.kind != "new_frame":
-            accept = f"; accepting sets {dump_value(self.change)}"
+            sets = {k: v for k, v in self.change.items() if v is not REMOVE}
+            removes = [k for k, v in self.change.items() if v is REMOVE]
+            accept = "; accepting " + " and ".join(
+                ([f"sets {dump_value(sets)}"] if sets else []) + ([f"removes {', '.join(removes)}"] if removes else [])
+            )
         else:
             accept = ""
         return f"{where}: {self.kind}: {self.detail}{accept}"
@@ -138,9 +166,13 @@ def _finding(o, df: pd.DataFrame, spec: Mapping[str, Any], margin: float) -> Fin
     if kind == "missing_column":
         return Finding(kind, o.frame, col, "in the rules, not in the data")
     if kind == "type_change":
-        seen = observe(df[col])
-        change = {"type": seen.family} if seen.family else {}
-        return Finding(kind, o.frame, col, f"rules say {spec.get('type')}, data is {o.values[0]}{level}", change)
+        return Finding(
+            kind,
+            o.frame,
+            col,
+            f"rules say {spec.get('type')}, data is {o.values[0]}{level}",
+            _retype(df[col], spec, margin),
+        )
     if kind == "nulls":
         return Finding(
             kind, o.frame, col, f"{o.failures} null(s) in a nullable: false column{level}", {"nullable": True}
@@ -171,6 +203,32 @@ def _finding(o, df: pd.DataFrame, spec: Mapping[str, Any], margin: float) -> Fin
         return Finding(kind, o.frame, col, detail, {"allowed": allowed + new} if new else {})
     what = f"{o.check}: {o.failures} failure(s), e.g. {', '.join(map(repr, o.values))}"
     return Finding(kind, o.frame, col, what + level)
+
+
+def _retype(s: pd.Series, spec: Mapping[str, Any], margin: float) -> dict[str, Any]:
+    """What accepting a type change writes: the new type, every check the new type cannot carry
+    removed (``REMOVE``), and the new type's own checks inferred from the data where the old
+    entry had one of the same kind (``min: 0, max: 110000`` on a column now text becomes its
+    ``regex`` or ``allowed``). ``warn`` loses the names of removed checks."""
+    inferred, seen = infer_column(s, margin=margin)
+    family = seen.family
+    change: dict[str, Any] = {"type": family} if family else {"type": REMOVE}
+    dropped = [k for k in spec if k in COLUMN_CHECKS and k != "type" and not check_fits(family, k)]
+    if family is None:  # lists, mixed, ...: keep only what fits any column
+        dropped = [k for k in spec if k in COLUMN_CHECKS and k not in ("type", "nullable", "unique")]
+    for k in dropped:
+        change[k] = REMOVE
+    if dropped:  # the value checks of the new type take their place
+        for k, v in inferred.items():
+            if k not in ("type", "nullable", "unique") and k not in spec:
+                change[k] = v
+    warn = spec.get("warn")
+    if isinstance(warn, (list, str)) and dropped:
+        names = [warn] if isinstance(warn, str) else list(warn)
+        kept = [w for w in names if w not in dropped]
+        if kept != names:
+            change["warn"] = kept or REMOVE
+    return change
 
 
 @dataclass
@@ -215,14 +273,33 @@ def merge_rules(
 def _apply(text: str, applied: list[Finding], frames: Mapping[str, pd.DataFrame], path: str | Path | None) -> str:
     label = f"rules file {path}" if path is not None else "rules"
     # in phases, re-reading positions after each, so that no two edits overlap
-    _, nodes = _parse_yaml(text, label)
-    edits = [
-        _set_key(text, nodes, (f.frame, "columns", f.column), key, value)
-        for f in applied
-        if f.kind not in ("new_frame", "new_column")
-        for key, value in f.change.items()
-    ]
+    data, nodes = _parse_yaml(text, label)
+    changes: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in applied:
+        if f.kind not in ("new_frame", "new_column"):
+            changes.setdefault((f.frame, f.column), {}).update(f.change)
+    edits = []
+    for (frame, column), change in changes.items():
+        path = (frame, "columns", column)
+        if any(v is REMOVE for v in change.values()):  # the entry is rewritten whole, in flow style
+            old = dict(((data[frame] or {}).get("columns") or {}).get(column) or {})
+            spec = {k: change.get(k, v) for k, v in old.items()} | {k: v for k, v in change.items() if k not in old}
+            edits.append(_set_entry(text, nodes, path, {k: v for k, v in spec.items() if v is not REMOVE}))
+        else:
+            edits += [_set_key(text, nodes, path, key, value) for key, value in change.items()]
     text = _edit(text, edits)
+    if changes:  # what was observed has changed: so does the comment on each changed entry
+        _, nodes = _parse_yaml(text, label)
+        text = _edit(
+            text,
+            [
+                e
+                for frame, column in changes
+                if frame in frames and column in frames[frame].columns
+                for e in [_recomment(text, nodes, (frame, "columns", column), observe(frames[frame][column]))]
+                if e is not None
+            ],
+        )
     new_columns: dict[str, list[Finding]] = {}
     for f in applied:
         if f.kind == "new_column":
@@ -287,6 +364,31 @@ def _set_key(text: str, nodes, column_path: tuple[str, ...], key: str, value: An
     # an empty entry (`col:`): give it a flow mapping
     at = mapping.start_mark.index
     return at, _end(mapping), f"{{{key}: {dump_value(value)}}}"
+
+
+def _set_entry(text: str, nodes, column_path: tuple[str, ...], spec: Mapping[str, Any]) -> tuple[int, int, str]:
+    """Replace a column's whole entry by ``spec`` in flow style (on the key's line)."""
+    key_node, node = nodes[column_path]
+    if isinstance(node, yaml.MappingNode) and node.flow_style:
+        return node.start_mark.index, _end(node), dump_value(dict(spec))
+    after_colon = text.index(":", key_node.end_mark.index) + 1
+    end = _end(node) if isinstance(node, yaml.MappingNode) and node.value else after_colon
+    return after_colon, end, " " + dump_value(dict(spec))
+
+
+_OBSERVATION = re.compile(r"[ \t]*#[ \t]*\d+ rows, [^\n]*")
+
+
+def _recomment(text: str, nodes, column_path: tuple[str, ...], seen) -> tuple[int, int, str] | None:
+    """The edit that replaces an entry's ``# N rows, ...`` comment (on its line) with ``seen``."""
+    entry = nodes.get(column_path)
+    if entry is None:
+        return None
+    end = _end(entry[1])
+    found = _OBSERVATION.match(text, end, _line_end(text, end))
+    if found is None:
+        return None
+    return found.start(), found.end(), f"  # {seen}"
 
 
 def _add_columns(text: str, data, nodes, frame: str, specs: dict, observed: dict) -> tuple[int, int, str]:

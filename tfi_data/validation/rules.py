@@ -17,7 +17,9 @@ transformer) or a source's name (checked as loaded, before it)::
 Column checks: ``type`` (int, float, number, bool, str, date, datetime), ``nullable`` (default
 true), ``unique``, ``min`` / ``max`` (numbers; for date and datetime columns a YAML date or ISO
 text such as '2026-01-31 08:00'), ``allowed`` (on a ``str`` column, numbers mean their text),
-``regex``, ``min_length`` / ``max_length``. A column listed here must be present.
+``regex``, ``min_length`` / ``max_length``. A column listed here must be present. A typed column
+takes only the checks its type carries (``CHECKS_OF_TYPE``: ``min``/``max`` for numbers, dates and
+datetimes; ``regex`` and lengths for text): ``min`` on a ``str`` column is refused with its line.
 
 Levels: every check is an error unless its name is in the ``warn`` list of its entry (the column's
 for column checks, the frame's for ``rows``, ``unique`` and ``strict``). A warning is reported
@@ -71,6 +73,28 @@ TABLE_CHECKS = ("rows", "unique", "strict")
 _COLUMN_KEYS = {*COLUMN_CHECKS, "warn"}
 _FRAME_KEYS = {"columns", "strict", "unique", "rows", "warn"}
 LEVELS = ("error", "warn")
+
+
+# Which value checks each type family carries (type, nullable and unique fit every column). A check
+# that does not fit its column's type is refused when the file is read: `min` on text, `regex` on
+# numbers. A family not in this table (and an untyped column) takes every check.
+_NUMERIC_CHECKS = frozenset({"min", "max", "allowed"})
+_TEXT_CHECKS = frozenset({"allowed", "regex", "min_length", "max_length"})
+CHECKS_OF_TYPE: dict[str, frozenset[str]] = {
+    "int": _NUMERIC_CHECKS,
+    "float": _NUMERIC_CHECKS,
+    "number": _NUMERIC_CHECKS,
+    "bool": frozenset({"allowed"}),
+    "str": _TEXT_CHECKS,
+    "date": _NUMERIC_CHECKS,
+    "datetime": _NUMERIC_CHECKS,
+}
+_ANY_TYPE_CHECKS = frozenset({"type", "nullable", "unique"})
+
+
+def check_fits(family: str | None, check: str) -> bool:
+    """Whether a column of type ``family`` can carry ``check`` (see ``CHECKS_OF_TYPE``)."""
+    return check in _ANY_TYPE_CHECKS or family not in CHECKS_OF_TYPE or check in CHECKS_OF_TYPE[family]
 
 
 def type_matches(family: str, s: pd.Series) -> bool:
@@ -199,6 +223,12 @@ def _column(spec: Any, where: _Where, path: tuple) -> pa.Column:
     if family is not None and family not in _TYPE_TESTS:
         raise where.error(
             path, f"unknown type {family!r}; expected one of {', '.join(_TYPE_TESTS)}", at=(*path, "type"), value=True
+        )
+    unfit = [k for k in spec if k in COLUMN_CHECKS and not check_fits(family, str(k))]
+    if unfit:
+        fits = sorted(CHECKS_OF_TYPE[family] | _ANY_TYPE_CHECKS)
+        raise where.error(
+            (*path, unfit[0]), f"{unfit[0]!r} does not fit a {family} column; it takes {', '.join(fits)}", value=False
         )
     checks: list[pa.Check] = []
     rules: list[str] = []

@@ -10,7 +10,7 @@ import pytest
 from tfi_data import Source
 from tfi_data.loader import GeneralLoader
 from tfi_data.validation import Validator, infer_rules, parse_rules, rules_to_yaml, schemas_from_mapping
-from tfi_data.validation.infer import shape_regex, widen
+from tfi_data.validation.infer import frame_findings, shape_regex, widen
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dataloaders"
 N = 200
@@ -45,15 +45,17 @@ def generated() -> pd.DataFrame:
     )
 
 
+AHEAD = max(2028, (dt.date.today() + dt.timedelta(days=365)).year + 1)
 EXPECTED = {
     "strict": False,
     "columns": {
-        # key-like name, all distinct: unique; 1000..1199 widened by 19.9, rounded to tens
-        "order_id": {"type": "int", "nullable": False, "unique": True, "min": 980, "max": 1220},
+        # key-like name, all distinct: an id, unique and non-negative but no max (the next id is higher)
+        "order_id": {"type": "int", "nullable": False, "unique": True, "min": 0},
         # letter-and-digit codes, all distinct: a shape and unique
         "code": {"type": "str", "nullable": False, "unique": True, "regex": r"^[A-Z]{2}-\d{4}$"},
-        # all distinct but a measurement: no unique; 5000..6393 widened by 139.3, rounded to hundreds
-        "riders": {"type": "int", "nullable": False, "min": 4800, "max": 6600},
+        # all distinct but a measurement: no unique; 5000..6393 widened on each side by 10% of the
+        # larger of the range (1393) and the side's own size (500, 639.3), rounded to hundreds
+        "riders": {"type": "int", "nullable": False, "min": 4500, "max": 7100},
         # non-negative: the margin does not cross zero
         "qty": {"type": "int", "nullable": True, "min": 0, "max": 55},
         "temp": {"type": "float", "nullable": False, "min": -17, "max": 35},
@@ -63,8 +65,9 @@ EXPECTED = {
         "note": {"type": "str", "nullable": False, "min_length": 1},
         "zip": {"type": "str", "nullable": False, "regex": r"^\d{5}$"},
         "flag": {"type": "bool", "nullable": True},
-        "when": {"type": "datetime", "nullable": False},
-        "date": {"type": "date", "nullable": False},
+        # dates: a window of whole years, a year before what was seen, to a year after today
+        "when": {"type": "datetime", "nullable": False, "min": "2025-01-01", "max": f"{AHEAD}-01-01"},
+        "date": {"type": "date", "nullable": False, "min": dt.date(2025, 1, 1), "max": dt.date(AHEAD, 1, 1)},
         "empty": {"nullable": True},
     },
 }
@@ -89,20 +92,30 @@ def test_margin_categories_and_keys_are_configurable():
     assert not Validator(schemas_from_mapping({"g": rules})).check({"g": frame}).failures
 
 
-def test_key_columns_that_are_not_unique_are_refused():
+def test_key_problems_are_findings_showing_the_keys_not_exceptions():
     frame = generated()
-    with pytest.raises(ValueError, match=r"key column\(s\) \['kind'\] are not unique: 200 rows share a key"):
-        infer_rules({"g": frame}, key_columns=["kind"])
-    with pytest.raises(ValueError, match=r"key column\(s\) \['nope'\] not in the frame"):
-        infer_rules({"g": frame}, key_columns={"g": ["nope"]})
+    frame.loc[5, "order_id"] = 1000  # 1000 twice
+    frame.loc[7, "order_id"] = pd.NA
+    rules = infer_rules({"g": frame}, key_columns=["order_id"])["g"]  # used to raise ValueError
+    assert rules["unique"] == ["order_id"]  # the export's key stays the rule: the data breaks it
+    found = frame_findings(frame, rules, ["order_id", "nope"])
+    assert found[:3] == [
+        "key column(s) ['nope'] not in the frame; it has " + str(list(frame.columns)),
+        "key ['order_id']: 1 row(s) with a null key (rows 7)",
+        "key ['order_id'] is not unique: 2 rows share 1 key(s): 1000 x2",
+    ]
+    kinds = infer_rules({"g": frame}, key_columns=["kind", "day"])["g"]
+    text = rules_to_yaml({"g": kinds}, {"g": frame})
+    assert "  # NOTE key ['kind', 'day'] is not unique: " in text
+    assert parse_rules(text) == {"g": kinds}
 
 
 @pytest.mark.parametrize(
     ("lo", "hi", "margin", "integer", "expected"),
     [
-        (980, 2302, 0.1, True, (800, 2500)),
-        (53.3472, 53.4213, 0.1, False, (53.339, 53.429)),
-        (-6.3012, -6.2386, 0.1, False, (-6.308, -6.232)),  # non-positive data stays non-positive
+        (980, 2302, 0.1, True, (800, 2600)),
+        (53.3472, 53.4213, 0.1, False, (48, 59)),
+        (-6.3012, -6.2386, 0.1, False, (-7, -5.6)),  # each side by 10% of its own size; non-positive stays non-positive
         (0, 3, 0.5, True, (0, 5)),
         (-3, 3, 0.1, True, (-4, 4)),
         (7, 7, 0.1, True, (6, 8)),
@@ -176,7 +189,7 @@ def test_rules_inferred_from_the_example_data_validate_it_and_read_well(examples
     assert "ridership:  # 12 rows, 5 columns" in lines
     assert "  unique: [Day, Route]" in lines
     assert (
-        "    Riders:      {type: int, nullable: true, min: 800, max: 2500}"
+        "    Riders:      {type: int, nullable: true, min: 800, max: 2600}"
         "  # 12 rows, 1 null, 11 distinct, observed 980..2302"
     ) in lines
     assert (
@@ -184,7 +197,7 @@ def test_rules_inferred_from_the_example_data_validate_it_and_read_well(examples
         "  # 12 rows, no nulls, 3 distinct, length 2" in lines
     )
     assert (
-        "    station_id: {type: int, nullable: false, unique: true, min: 80, max: 330}"
+        "    station_id: {type: int, nullable: false, unique: true, min: 0}"
         "  # 5 rows, no nulls, 5 distinct, observed 101..301"
     ) in lines
     assert "    opened:     {type: str, nullable: false, regex: '^\\d{4}-\\d{2}-\\d{2}$'}" in text
