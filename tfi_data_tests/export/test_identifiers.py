@@ -16,7 +16,7 @@ def counts(result):
 @pytest.mark.parametrize("table", ["growth %", "q'uote\"d", "spa ced", "tabl€ ünï"])
 def test_odd_names_work_on_every_path(db_url, table):
     df = pd.DataFrame(
-        {"id %": [1, 2], "growth %": [1.5, 2.5], "it's \"q\"": ["a", "b"], "naïve 名前": ["x", "y"], "%(x)s": [1, 2]}
+        {"id %": [1, 2], "growth %": [1.5, 2.5], 'it\'s "q"': ["a", "b"], "naïve 名前": ["x", "y"], "%(x)s": [1, 2]}
     )
     ex = Exporter(db_url)
     spec = Export(table=table, keys=["id %"], mode="sync")
