@@ -36,43 +36,64 @@ def write_frame(path: UPath, df: pd.DataFrame, what: str) -> None:
     """Parquet (LZ4: decompresses at nearly the speed of an uncompressed file, a third smaller)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        table = _keep_string_storage(pa.Table.from_pandas(df, preserve_index=False), df)
+        table = _keep_dtypes(pa.Table.from_pandas(df, preserve_index=False), df)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise CacheError(f"{what}: {_unstorable(df) or exc}") from exc
     with path.open("wb") as fh:
         pq.write_table(table, fh, compression="lz4")
 
 
-def _keep_string_storage(table: pa.Table, df: pd.DataFrame) -> pa.Table:
+def _keep_dtypes(table: pa.Table, df: pd.DataFrame) -> pa.Table:
     """pandas' Parquet metadata says "string" for both string storages; name the storage, so
-    Arrow-backed text comes back Arrow-backed (and without a detour through Python objects)."""
+    Arrow-backed text comes back Arrow-backed (and without a detour through Python objects).
+    Nested columns (lists, objects: JSON arrays) come back as Arrow lists/structs with their
+    element types (see ``read_frame``), and ``df.attrs`` (a validated frame's column types, a
+    source's fingerprint) are kept as pandas itself keeps them."""
     meta = json.loads(table.schema.metadata[b"pandas"])
     for column in meta["columns"]:
         dtype = df.dtypes.get(column["name"]) if column["name"] in df.columns else None
         if isinstance(dtype, pd.StringDtype):
             column["numpy_type"] = f"string[{dtype.storage}]"
-    return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta).encode()})
+        elif isinstance(dtype, pd.ArrowDtype) and pa.types.is_nested(dtype.pyarrow_dtype):
+            column["numpy_type"] = "object"  # restored by read_frame's types_mapper
+    extra = {b"pandas": json.dumps(meta).encode()}
+    if df.attrs:
+        extra[b"PANDAS_ATTRS"] = json.dumps(df.attrs, default=str).encode()
+    return table.replace_schema_metadata({**table.schema.metadata, **extra})
 
 
 def _unstorable(df: pd.DataFrame) -> str | None:
-    """Name the first column Parquet cannot hold, and why."""
+    """Name every column Parquet cannot hold, and why."""
+    bad = []
     for col in df.columns:
         try:
             pa.array(df[col], from_pandas=True)
         except (pa.ArrowException, TypeError, ValueError):
             kinds = sorted({type(v).__name__ for v in df[col].dropna().head(1000)})
-            return (
-                f"column {col!r} cannot be stored as Parquet: it holds {', '.join(kinds)} values; "
-                "give it one type (e.g. .astype(str)) in the transformer"
-            )
-    return None
+            bad.append(f"{col!r} ({', '.join(kinds)})")
+    if not bad:
+        return None
+    return (
+        f"column(s) {', '.join(bad)} cannot be stored as Parquet: each mixes value types; "
+        "give each one type (e.g. .astype(str), or json.dumps for mixed nested values) in the transformer"
+    )
+
+
+def _nested_as_arrow(arrow_type: pa.DataType) -> Any:
+    return pd.ArrowDtype(arrow_type) if pa.types.is_nested(arrow_type) else None
 
 
 def read_frame(path: UPath) -> pd.DataFrame:
     if path.protocol in ("", "file", "local"):
-        return pd.read_parquet(str(path))  # a local path lets pyarrow memory-map the file
-    with path.open("rb") as fh:
-        return pd.read_parquet(fh)
+        table = pq.read_table(str(path), memory_map=True)  # a local path lets pyarrow memory-map the file
+    else:
+        with path.open("rb") as fh:
+            table = pq.read_table(fh)
+    df = table.to_pandas(types_mapper=_nested_as_arrow)
+    attrs = (table.schema.metadata or {}).get(b"PANDAS_ATTRS")
+    if attrs:
+        df.attrs = json.loads(attrs)
+    return df
 
 
 def write_json(path: UPath, value: Any) -> None:

@@ -15,7 +15,7 @@ from tfi_data.export import postgres
 from tfi_data.export import schema as sch
 from tfi_data.export.diff import Changes, diff
 from tfi_data.export.engine import make_engine
-from tfi_data.export.types import ColumnType, TypeProblem, coerce_declared
+from tfi_data.export.types import ColumnType, TypeProblem, bind_type, coerce_declared
 
 # A validated frame carries the column types its rules declare here (see ``Exporter.export``).
 COLUMN_TYPES_ATTR = "column_types"
@@ -322,7 +322,7 @@ class Exporter:
         if fast:
             return postgres.copy_into(conn, tbl, df, types)
         names = {c: f"p{i}" for i, c in enumerate(df.columns)}
-        stmt = tbl.insert().values({tbl.c[c]: sa.bindparam(p) for c, p in names.items()})
+        stmt = tbl.insert().values({tbl.c[c]: sa.bindparam(p, type_=bind_type(tbl.c[c])) for c, p in names.items()})
         for batch in _records(df.rename(columns=names)):
             conn.execute(stmt, batch)
         return len(df)
@@ -337,7 +337,7 @@ class Exporter:
         stmt = (
             tbl.update()
             .where(sa.and_(*(tbl.c[k] == sa.bindparam(names[k]) for k in keys)))
-            .values({tbl.c[c]: sa.bindparam(names[c]) for c in values})
+            .values({tbl.c[c]: sa.bindparam(names[c], type_=bind_type(tbl.c[c])) for c in values})
         )
         for batch in _records(df.rename(columns=names)):
             conn.execute(stmt, batch)

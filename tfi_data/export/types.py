@@ -250,7 +250,7 @@ def sql_type(ct: ColumnType, dialect: sa.Dialect, *, key: bool = False) -> sa.ty
     if kind == "date":
         return sa.Date()
     if kind == "json":
-        return postgresql.JSONB() if name == "postgresql" else sa.JSON()
+        return postgresql.JSONB(none_as_null=True) if name == "postgresql" else sa.JSON(none_as_null=True)
     if kind == "bytes":
         return sa.LargeBinary()
     if kind == "interval":
@@ -267,12 +267,24 @@ def sql_type(ct: ColumnType, dialect: sa.Dialect, *, key: bool = False) -> sa.ty
     raise TypeProblem(f"no SQL type for {kind}")
 
 
+def bind_type(column: sa.Column) -> sa.types.TypeEngine:
+    """The type values are bound with for ``column``: a JSON column's NULL is SQL NULL, not the
+    JSON text ``null`` (SQLAlchemy's default for reflected JSON columns)."""
+    t = column.type
+    if isinstance(t, sa.JSON) and not t.none_as_null:
+        t = t.copy()
+        t.none_as_null = True
+    return t
+
+
 def sql_text(sql_type_: sa.types.TypeEngine, dialect: sa.Dialect) -> str:
     """The database's name for a type, as SQL text (``BIGINT``, ``NUMERIC(12, 2)``)."""
     t = sql_type_
-    if getattr(t, "collation", None):  # a type, not its collation
+    if getattr(t, "collation", None) or getattr(t, "charset", None):  # a type, not its collation
         t = t.copy()
         t.collation = None
+        if hasattr(t, "charset"):
+            t.charset = None
     try:
         return t.compile(dialect=dialect)
     except sa.exc.CompileError:
@@ -348,10 +360,7 @@ def stored(series: pd.Series, column: ColumnType, dialect: str, *, data: ColumnT
     if kind in ("timestamp", "timestamptz"):
         return _timestamps(s, column, dialect)
     if kind == "date":
-        ts = _timestamps(s, ColumnType("timestamp"), dialect)
-        if (ts.dropna() != ts.dropna().dt.normalize()).any():
-            raise TypeProblem("has times of day; a date column would drop them")
-        return pd.Series(ts.dt.date.where(ts.notna(), None), index=s.index, dtype=object)
+        return _dates(s)
     if kind == "int":
         return _ints(s)
     if kind == "bool":
@@ -450,6 +459,27 @@ def _timestamps(s: pd.Series, column: ColumnType, dialect: str) -> pd.Series:
     if column.kind == "timestamptz" and dialect == "postgresql":  # an instant, whatever the session's zone
         ts = ts.dt.tz_localize("UTC")
     return ts
+
+
+def _dates(s: pd.Series) -> pd.Series:
+    """Dates as ``datetime.date`` (any year a database takes, not only pandas' 1677-2262)."""
+    if isinstance(s.dtype, pd.ArrowDtype) or ptypes.is_datetime64_any_dtype(s.dtype):
+        s = s.astype(object)
+    out = []
+    for v in s:
+        if _missing(v):
+            out.append(None)
+        elif isinstance(v, dt.datetime):
+            if v.time() != dt.time(0) or getattr(v, "nanosecond", 0):
+                raise TypeProblem(f"has times of day (e.g. {v}); a date column would drop them")
+            out.append(v.date())
+        elif isinstance(v, dt.date):
+            out.append(v)
+        elif isinstance(v, str):
+            out.append(dt.date.fromisoformat(v))
+        else:
+            raise TypeProblem(f"has {v!r}, which is not a date")
+    return pd.Series(out, index=s.index, dtype=object)
 
 
 def _naive_utc(v: object) -> object:

@@ -53,7 +53,8 @@ def arrow_to_standard(df: pd.DataFrame) -> pd.DataFrame:
 def to_standard(df: pd.DataFrame) -> pd.DataFrame:
     """Standard dtypes for a frame built from Python objects (parsed JSON, say). A column of mixed
     types (an id that is sometimes a number, sometimes text) becomes text, as a CSV would read it;
-    a column of lists or objects, or of nulls only, is left as it is."""
+    a column of lists or objects becomes an Arrow list/struct column (``pd.ArrowDtype``) with its
+    element types, so ``[40, 60]`` stays integers through the cache; nulls only are left as they are."""
     out = df.copy(deep=False)
     for i in range(df.shape[1]):  # by position: flattened names may repeat
         column = df.iloc[:, i]
@@ -66,6 +67,8 @@ def to_standard(df: pd.DataFrame) -> pd.DataFrame:
             converted = arr.to_pandas(types_mapper=_arrow_to_standard)
             converted.index = df.index
             out.isetitem(i, converted)
+        elif pa.types.is_nested(arr.type):
+            out.isetitem(i, pd.Series(pd.arrays.ArrowExtensionArray(arr), index=df.index))
     return out
 
 
