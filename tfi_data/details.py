@@ -21,7 +21,7 @@ EXPORT_MODES = ("append", "replace", "merge", "sync", "insert_new")
 # Modes that compare rows by key need keys.
 KEYED_MODES = ("merge", "sync", "insert_new")
 ON_INVALID = ("fail", "warn", "quarantine")
-SCHEMA_CHANGES = ("add_columns", "freeze")
+SCHEMA_CHANGES = ("add_columns", "freeze", "widen")
 
 
 class DetailsError(ValueError):

@@ -36,8 +36,12 @@ def values_equal(a: pd.Series, b: pd.Series) -> np.ndarray:
     """NULL-safe equality: two NULLs are equal, NULL and a value are not."""
     a_na = a.isna().to_numpy()
     b_na = b.isna().to_numpy()
-    eq = (a == b).fillna(False).to_numpy(dtype=bool) if len(a) else np.zeros(0, dtype=bool)
-    return (a_na & b_na) | (eq & ~a_na & ~b_na)
+    both = ~a_na & ~b_na
+    eq = np.zeros(len(a), dtype=bool)
+    if both.any():  # compared only where both hold a value (NA == x is NA, not False)
+        left, right = a[both].reset_index(drop=True), b[both].reset_index(drop=True)
+        eq[both] = (left == right).to_numpy(dtype=bool)
+    return (a_na & b_na) | eq
 
 
 def diff(

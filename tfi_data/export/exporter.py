@@ -15,7 +15,7 @@ from tfi_data.export import postgres
 from tfi_data.export import schema as sch
 from tfi_data.export.diff import Changes, diff
 from tfi_data.export.engine import make_engine
-from tfi_data.export.types import ColumnType, TypeProblem, bind_type, coerce_declared
+from tfi_data.export.types import ColumnType, TypeProblem, bind_type, coerce_declared, json_text
 
 # A validated frame carries the column types its rules declare here (see ``Exporter.export``).
 COLUMN_TYPES_ATTR = "column_types"
@@ -204,6 +204,13 @@ class Exporter:
             tbl, result.schema_changes = sch.evolve(conn, tbl, layout)
             old_count = conn.execute(sa.select(sa.func.count()).select_from(tbl)).scalar_one()
         reshaped = bool(layout.add or layout.widen)
+        as_text = {  # JSON into a column the database keeps as text (MariaDB's JSON is LONGTEXT)
+            c: json_text(df[c])
+            for c, t in types.items()
+            if t.kind == "json" and c in tbl.c and not isinstance(tbl.c[c].type, sa.JSON)
+        }
+        if as_text:
+            df = df.assign(**as_text)
 
         # PostgreSQL: COPY + set-based SQL; elsewhere (and for types COPY cannot carry, for a plan
         # of a table it would reshape, and where a change table would pass the column limit) the

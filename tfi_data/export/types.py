@@ -280,6 +280,12 @@ def bind_type(column: sa.Column) -> sa.types.TypeEngine:
 def sql_text(sql_type_: sa.types.TypeEngine, dialect: sa.Dialect) -> str:
     """The database's name for a type, as SQL text (``BIGINT``, ``NUMERIC(12, 2)``)."""
     t = sql_type_
+    if dialect.name in ("mysql", "mariadb"):
+        if isinstance(t, sa.JSON) and getattr(dialect, "is_mariadb", False):
+            return "LONGTEXT"  # MariaDB's JSON is an alias of LONGTEXT (with a json_valid check)
+        if isinstance(t, (mysql.BIGINT, mysql.INTEGER, mysql.SMALLINT)) and t.display_width:
+            t = t.copy()  # BIGINT(20): the width is only a display hint
+            t.display_width = None
     if getattr(t, "collation", None) or getattr(t, "charset", None):  # a type, not its collation
         t = t.copy()
         t.collation = None
