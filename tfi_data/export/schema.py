@@ -106,6 +106,7 @@ def plan_layout(
     values: dict[str, pd.Series] = {}
     for name in df.columns:
         column = tbl.c[name] if tbl is not None and name in tbl.c else None
+        existing = None
         decl = declared.get(name)
         found = data[name]
         if column is None:
@@ -124,6 +125,11 @@ def plan_layout(
                 layout.types[name] = found or ColumnType("str")
                 values[name] = df[name]
                 continue
+            if existing.kind == "timestamp" and dialect.name != "postgresql":
+                # SQLite and MySQL/MariaDB have no zone-aware type: tz-aware values are kept as naive UTC
+                zone = decl.tz if decl is not None and decl.kind == "timestamptz" else None
+                if zone or (found is not None and found.kind == "timestamptz"):
+                    existing = ColumnType("timestamptz", precision=existing.precision, tz=zone)
             target = existing
             table_type = ty.sql_text(column.type, dialect)
             if decl is not None and not ty.satisfies(existing, decl):
@@ -154,7 +160,7 @@ def plan_layout(
                 continue
             target = wider
             values[name] = ty.stored(df[name], target, dialect.name, data=found)
-        if column is not None and target != ty.from_sql(column.type):
+        if column is not None and target != existing:
             problem = _widen_problem(name, column, target, found, dialect, policy)
             if problem:
                 problems.append(problem)

@@ -455,7 +455,10 @@ def _timestamps(s: pd.Series, column: ColumnType, dialect: str) -> pd.Series:
         if isinstance(ts.dtype, pd.DatetimeTZDtype):
             ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
         elif column.kind == "timestamptz" and column.tz not in (None, "UTC"):  # naive in the declared zone
-            ts = ts.dt.tz_localize(column.tz).dt.tz_convert("UTC").dt.tz_localize(None)
+            try:
+                ts = ts.dt.tz_localize(column.tz).dt.tz_convert("UTC").dt.tz_localize(None)
+            except (ValueError, TypeError) as exc:  # a time skipped or repeated by a clock change
+                raise TypeProblem(f"has {exc}, which is not one moment in {column.tz} (a clock change)") from None
     ts = ts.astype("datetime64[ns]")
     unit = pd.Timedelta(10 ** (9 - column.fraction_digits), "ns")
     if unit > pd.Timedelta(1, "ns"):

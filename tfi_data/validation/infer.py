@@ -4,7 +4,9 @@
 frames)`` writes it with a comment per column saying what was observed. What is inferred, beyond
 pandera's ``infer_schema`` (dtype, nullability, exact numeric min/max):
 
-- ``type`` from the dtype family (left out when no family fits, e.g. an all-null column);
+- ``type`` from the dtype family (left out when no family fits, e.g. an all-null column), with
+  the rest of the column type the Exporter creates from it: ``precision``/``scale`` for decimals,
+  ``tz`` for timestamps with a time zone;
 - ``nullable`` from observed nulls;
 - ``min``/``max`` for numbers, widened by ``margin`` x the observed range (or x the value when
   there is one value), rounded outward to a round step, never crossing zero for data that does not;
@@ -21,6 +23,7 @@ Every inferred rule holds for the data it was inferred from (regexes are verifie
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -31,9 +34,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tfi_data.export.types import json_text
 from tfi_data.validation.rules import type_matches
 
-_FAMILIES = ("bool", "int", "float", "datetime", "date", "str")  # first match wins (datetime64 is also "date")
+# first match wins (datetime64 is also "date"; "number" here means decimals)
+_FAMILIES = ("bool", "int", "float", "datetime", "date", "str", "json", "number")
 _KEY_NAME = re.compile(r"(?:^|[_\s.-])(?:id|key|code|uuid|guid|ref|no|nr|number)$", re.IGNORECASE)
 _KEY_CAMEL = re.compile(r"[a-z0-9](?:Id|ID|Key|Code|No|Nr)$")
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -98,7 +103,24 @@ def observe(s: pd.Series) -> Observed:
     if len(values) and family == "str":
         lengths = values.str.len()
         min_len, max_len = int(lengths.min()), int(lengths.max())
-    return Observed(len(s), int(s.isna().sum()), int(values.nunique()), family, lo, hi, min_len, max_len)
+    distinct = values if family != "json" else json_text(values)  # lists are not hashable
+    return Observed(len(s), int(s.isna().sum()), int(distinct.nunique()), family, lo, hi, min_len, max_len)
+
+
+def column_type(s: pd.Series, family: str | None) -> dict[str, Any]:
+    """The rest of the column type the Exporter would create for these values: a decimal's
+    precision and scale (the digits seen, plus two whole digits of headroom), a timestamp's zone."""
+    if family == "number":
+        values = [v for v in s.dropna() if isinstance(v, decimal.Decimal) and v.is_finite()]
+        if not values:
+            return {}
+        scale = max(max(-v.as_tuple().exponent, 0) for v in values)
+        whole = max(max(len(v.as_tuple().digits) + v.as_tuple().exponent, 1) for v in values)
+        return {"precision": whole + scale + 2, "scale": scale}
+    if family == "datetime" and isinstance(s.dtype, pd.DatetimeTZDtype):
+        zone = str(s.dtype.tz)
+        return {"tz": True if zone in ("UTC", "utc") else zone}
+    return {}
 
 
 def _plain(v: Any) -> Any:
@@ -200,6 +222,7 @@ def infer_column(
     spec: dict[str, Any] = {}
     if seen.family is not None:
         spec["type"] = seen.family
+        spec.update(column_type(s, seen.family))
     spec["nullable"] = seen.nulls > 0
     values = s.dropna()
     present = len(values)

@@ -65,7 +65,9 @@ def _inferred(s: pd.Series) -> str:
 _TYPE_TESTS = {
     "int": lambda s: ptypes.is_integer_dtype(s.dtype),
     "float": lambda s: ptypes.is_float_dtype(s.dtype),
-    "number": lambda s: ptypes.is_numeric_dtype(s.dtype) and not ptypes.is_bool_dtype(s.dtype),
+    "number": lambda s: (
+        (ptypes.is_numeric_dtype(s.dtype) and not ptypes.is_bool_dtype(s.dtype)) or _inferred(s) in ("decimal", "empty")
+    ),
     "bool": lambda s: ptypes.is_bool_dtype(s.dtype) or _inferred(s) == "boolean",
     "str": lambda s: ptypes.is_string_dtype(s.dtype) and _inferred(s) in ("string", "empty"),
     "datetime": lambda s: ptypes.is_datetime64_any_dtype(s.dtype),
