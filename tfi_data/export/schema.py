@@ -143,15 +143,18 @@ def plan_layout(
             if found is not None and not ty.fits(found, target):
                 wider = found if ty.widening(target, found) else None
                 if wider is None:
-                    problems.append(
-                        f"column {name!r} is {table_type} in the table but the data is {found}; an incompatible "
-                        "type change needs a migration"
+                    hint = (
+                        "flatten it in the transformer (pandas.json_normalize, Series.explode) or json.dumps it"
+                        if found.kind == "json"
+                        else "an incompatible type change needs a migration"
                     )
+                    problems.append(f"column {name!r} is {table_type} in the table but the data is {found}; {hint}")
                     continue
                 target = wider
         try:
             values[name] = ty.stored(df[name], target, dialect.name, data=found)
-        except TypeProblem as exc:
+        except (ValueError, TypeError, OverflowError) as exc:  # TypeProblem, or a value pandas cannot convert
+            exc = exc if isinstance(exc, TypeProblem) else TypeProblem(f"has a value that is not {target}: {exc}")
             wider = _wider_for(target, found)
             if column is None or wider is None or decl is not None:
                 origin = "declared in the rules as" if decl is not None else "is"

@@ -169,3 +169,37 @@ def test_mixed_nested_and_scalar_values_are_refused_naming_every_column(db_url):
     df = pd.DataFrame({"id": [1, 2], "a": [[1], 2], "b": [{"x": 1}, "y"]})
     with pytest.raises(ExportError, match=r"column 'a' mixes value types .*; column 'b' mixes value types"):
         Exporter(db_url).export(df, Export(table="t", keys=["id"]))
+
+
+def test_values_a_database_cannot_hold_are_refused_naming_the_column(db_url):
+    ex = Exporter(db_url)
+    spec = Export(table="t", keys=["id"], mode="merge")
+    inf = pd.DataFrame({"id": [1], "f": [float("inf")]})
+    if make_engine(db_url).dialect.name == "mysql":
+        with pytest.raises(
+            ExportError, match=r"table 't': column 'f' .*has an infinite value, which mysql cannot store"
+        ):
+            ex.export(inf, spec)
+    else:
+        assert counts(ex.export(inf, spec)) == (1, 0, 0, 0, 1)
+        assert counts(ex.export(inf, spec)) == (0, 0, 0, 1, 1)
+    ex.export(pd.DataFrame({"id": [2], "n": [1]}), spec)
+    with pytest.raises(
+        ExportError, match=r"column 'n' is BIGINT.* but the data is json; flatten it in the transformer"
+    ):
+        ex.export(pd.DataFrame({"id": [2], "n": [[1, 2]]}), spec)
+
+
+def test_unsigned_64_bit_ints_and_categoricals_rerun_without_updates(db_url):
+    df = pd.DataFrame(
+        {
+            "id": pd.array([1, 2], dtype="UInt64"),
+            "big": pd.array([2**64 - 1, None], dtype="UInt64"),
+            "kind": pd.Categorical(["bus", None]),
+        }
+    )
+    ex = Exporter(db_url)
+    spec = Export(table="t", keys=["id"], mode="sync")
+    result = ex.export(df, spec)
+    assert counts(result) == (2, 0, 0, 0, 2)
+    assert counts(ex.export(df, spec)) == (0, 0, 0, 2, 2)
