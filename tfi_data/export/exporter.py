@@ -195,6 +195,7 @@ class Exporter:
                 result.columns = sch.column_types(tbl, dialect)
                 return self._plan_new(result, df, export)
             tbl.create(conn)
+            tbl = sch.reflect(conn, export.table, export.schema)  # the types as the database names them
             old_count = 0
         elif dry_run:
             result.schema_changes = sch.planned_changes(tbl, layout, dialect)

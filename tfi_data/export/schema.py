@@ -151,6 +151,12 @@ def plan_layout(
                     problems.append(f"column {name!r} is {table_type} in the table but the data is {found}; {hint}")
                     continue
                 target = wider
+        if target.kind == "interval" and dialect.name != "postgresql":
+            problems.append(
+                f"column {name!r} holds time spans, which only PostgreSQL stores (INTERVAL); convert it in the "
+                "transformer, e.g. with Series.dt.total_seconds()"
+            )
+            continue
         try:
             values[name] = ty.stored(df[name], target, dialect.name, data=found)
         except (ValueError, TypeError, OverflowError) as exc:  # TypeProblem, or a value pandas cannot convert

@@ -230,16 +230,16 @@ def sql_type(ct: ColumnType, dialect: sa.Dialect, *, key: bool = False) -> sa.ty
     name = dialect.name
     on_mysql = name in ("mysql", "mariadb")
     kind = ct.kind
-    if kind == "bool":
-        return sa.Boolean()
+    if kind == "bool":  # MySQL's BOOL is TINYINT(1): named as the database names it
+        return mysql.TINYINT(1) if on_mysql else sa.Boolean()
     if kind == "int":
         return sa.BigInteger()
     if kind == "float":
         return sa.Double()
     if kind == "decimal":
-        if ct.precision is not None:
-            return sa.Numeric(ct.precision, ct.scale or 0)
-        return sa.Numeric(*_MYSQL_DECIMAL) if on_mysql else sa.Numeric()
+        if on_mysql:
+            return mysql.DECIMAL(*((ct.precision, ct.scale or 0) if ct.precision is not None else _MYSQL_DECIMAL))
+        return sa.Numeric(ct.precision, ct.scale or 0) if ct.precision is not None else sa.Numeric()
     if kind in ("timestamp", "timestamptz"):
         tz = kind == "timestamptz"
         if on_mysql:  # DATETIME drops fractions of a second by default; stored as naive UTC

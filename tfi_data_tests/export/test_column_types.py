@@ -121,10 +121,16 @@ def test_plan_changes_no_catalog(db_url, new_table):
     if not new_table:
         ex.export(base, spec)
     before = catalog(db_url)
-    frame = base.assign(extra=[1.5, None], nested=[[1, 2], None])
+    frame = base.assign(
+        extra=[1.5, None],
+        nested=[[1, 2], None],
+        flag=pd.array([True, None], dtype="boolean"),
+        amount=[Decimal("1.5"), None],
+        at=pd.to_datetime(["2026-01-01 10:00", None]),
+    )
     plan = ex.plan(frame, spec)
     assert catalog(db_url) == before  # no CREATE TABLE, no ADD COLUMN, on MariaDB too
-    assert list(plan.columns) == ["id", "v", "extra", "nested"]
+    assert list(plan.columns) == ["id", "v", "extra", "nested", "flag", "amount", "at"]
     assert counts(plan) == ((2, 0, 0, 0, 2) if new_table else (0, 1, 0, 1, 2))  # row 2 gains only NULLs
     done = ex.export(frame, spec)
     assert counts(done) == counts(plan)
@@ -202,4 +208,16 @@ def test_unsigned_64_bit_ints_and_categoricals_rerun_without_updates(db_url):
     spec = Export(table="t", keys=["id"], mode="sync")
     result = ex.export(df, spec)
     assert counts(result) == (2, 0, 0, 0, 2)
+    assert counts(ex.export(df, spec)) == (0, 0, 0, 2, 2)
+
+
+def test_time_spans_are_intervals_on_postgres_and_refused_elsewhere(db_url):
+    df = pd.DataFrame({"id": [1, 2], "span": pd.to_timedelta(["1 days 00:00:01.5", None])})
+    ex = Exporter(db_url)
+    spec = Export(table="t", keys=["id"], mode="sync")
+    if make_engine(db_url).dialect.name != "postgresql":
+        with pytest.raises(ExportError, match=r"column 'span' holds time spans, which only PostgreSQL stores"):
+            ex.export(df, spec)
+        return
+    assert ex.export(df, spec).columns["span"] == "INTERVAL"
     assert counts(ex.export(df, spec)) == (0, 0, 0, 2, 2)
