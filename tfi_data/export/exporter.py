@@ -76,9 +76,9 @@ class Exporter:
         validated frame carries in ``df.attrs["column_types"]`` (set from its rules)."""
         start = time.perf_counter()
         where = f"table {export.qualified_name!r}"
-        df = self._prepare(df, export, where)
         if types is None and isinstance(df, pd.DataFrame):
             types = df.attrs.get(COLUMN_TYPES_ATTR)
+        df = self._prepare(df, export, where)
         columns: list[str] = []
         try:
             declared = coerce_declared(types)
