@@ -389,6 +389,8 @@ def stored(series: pd.Series, column: ColumnType, dialect: str, *, data: ColumnT
         return json_text(s)
     if kind == "str":
         out = s if isinstance(s.dtype, pd.StringDtype) else s.astype("string")
+        if dialect == "postgresql" and out.str.contains("\x00", regex=False).any():
+            raise TypeProblem("has text with a NUL character (\\x00), which PostgreSQL text cannot hold")
         if column.length is not None and (out.str.len() > column.length).any():
             longest = int(out.str.len().max())
             raise TypeProblem(f"has text of {longest} characters; the column holds {column.length}")

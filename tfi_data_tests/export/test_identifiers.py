@@ -64,3 +64,9 @@ def test_database_errors_name_table_and_column(db_url):
     engine.dispose()
     with pytest.raises(ExportError, match=r"table 'narrow', column 'code': the database refused the export"):
         ex.export(pd.DataFrame({"id": [1], "code": [None]}), Export(table="narrow", keys=["id"]))
+
+
+def test_a_nul_character_in_text_is_refused_on_postgres_naming_the_column(pg_url):
+    df = pd.DataFrame({"id": [1], "note": ["a\x00b"]})
+    with pytest.raises(ExportError, match=r"table 't': column 'note' .*NUL character"):
+        Exporter(pg_url).export(df, Export(table="t", keys=["id"]))
