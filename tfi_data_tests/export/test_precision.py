@@ -4,6 +4,7 @@ the database's documented precision (the dialect-by-dtype matrix of the README).
 
 import datetime as dt
 import itertools
+import json
 from decimal import Decimal
 
 import pandas as pd
@@ -110,6 +111,7 @@ _decimals = st.decimals(
 )
 _texts = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=6)
 _lists = st.lists(st.integers(-(2**53), 2**53), max_size=3)
+_objects = st.dictionaries(st.sampled_from(["a", "b", "ü"]), st.none() | st.integers(-10, 10) | _texts, max_size=2)
 
 
 def _floats(dialect: str):
@@ -129,13 +131,14 @@ def _rows(dialect: str):
             st.none() | _texts,
             st.none() | st.booleans(),
             st.none() | _lists,
+            st.none() | _objects,
         ),
         min_size=1,
         max_size=8,
     )
 
 
-NAMES = ["ts", "tz", "day", "dec", "big", "f", "s", "b", "l"]
+NAMES = ["ts", "tz", "day", "dec", "big", "f", "s", "b", "l", "o"]
 
 
 def loader_frame(rows: list[tuple]) -> pd.DataFrame:
@@ -153,6 +156,7 @@ def loader_frame(rows: list[tuple]) -> pd.DataFrame:
             "s": pd.array(col["s"], dtype="string[pyarrow]"),
             "b": pd.array(col["b"], dtype="boolean"),
             "l": pd.Series(col["l"], dtype=pd.ArrowDtype(pa.list_(pa.int64()))),
+            "o": pd.Series(col["o"], dtype=object),
         }
     )
 
@@ -171,7 +175,7 @@ def check_read_back(url: str, table: str, rows: list[tuple], dialect: str) -> No
         assert name in got or all(row[i] is None for row in rows), name
         got.setdefault(name, [None] * len(rows))
     for i, row in enumerate(rows):
-        ts, tz, day, dec, big, f, s, b, lst = row
+        ts, tz, day, dec, big, f, s, b, lst, obj = row
         for name, want in (("ts", ts), ("tz", tz)):
             value = got[name][i]
             if want is None:
@@ -189,9 +193,9 @@ def check_read_back(url: str, table: str, rows: list[tuple], dialect: str) -> No
             assert got["f"][i] == f  # bitwise but for the sign of zero (-0.0 == 0.0, as in SQL)
         assert got["s"][i] == s
         assert (None if got["b"][i] is None else bool(got["b"][i])) == b
-        value = got["l"][i]
-        value = pd.io.json.ujson_loads(value) if isinstance(value, str) else value
-        assert value == lst
+        for name, want in (("l", lst), ("o", obj)):
+            value = got[name][i]
+            assert (json.loads(value) if isinstance(value, str) else value) == want
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -210,3 +214,45 @@ def test_a_rerun_of_any_frame_writes_nothing_and_reads_back_equal(db_url, data):
     path = UPath(f"memory://tfi-precision/{table}.parquet")
     write_frame(path, df, "frame")
     assert counts(ex.export(read_frame(path), spec)) == (0, 0, 0, len(df), len(df))
+
+
+def test_a_changed_value_of_every_dtype_is_one_update(db_url):
+    rows = [
+        (
+            pd.Timestamp("2026-01-01 10:00:00.000001"),
+            pd.Timestamp("2026-01-01 10:00"),
+            dt.date(2026, 1, 1),
+            Decimal("1.10"),
+            2**62,
+            0.1,
+            "a",
+            True,
+            [1],
+            {"a": 1},
+        ),
+        (None,) * 10,
+    ]
+    changed = [
+        pd.Timestamp("2026-01-01 10:00:00.000002"),
+        pd.Timestamp("2026-01-01 10:00:01"),
+        dt.date(2026, 1, 2),
+        Decimal("1.11"),
+        2**62 + 1,
+        0.1 + 2**-55,
+        "A",
+        False,
+        [1, 2],
+        {"a": 2},
+    ]
+    ex = Exporter(db_url)
+    spec = Export(table="t", keys=["id"], mode="sync")
+    ex.export(loader_frame(rows), spec)
+    for i, name in enumerate(NAMES):
+        new = list(rows[0])
+        new[i] = changed[i]
+        assert counts(ex.export(loader_frame([tuple(new), rows[1]]), spec)) == (0, 1, 0, 1, 2), name
+        filled = list(rows[1])
+        filled[i] = changed[i]
+        assert counts(ex.export(loader_frame([tuple(new), tuple(filled)]), spec)) == (0, 1, 0, 1, 2), name
+        assert counts(ex.export(loader_frame(rows), spec)) == (0, 2, 0, 0, 2), name  # back to the start
+    check_read_back(db_url, "t", rows, dialect_of(db_url))
