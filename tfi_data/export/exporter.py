@@ -15,10 +15,7 @@ from tfi_data.export import postgres
 from tfi_data.export import schema as sch
 from tfi_data.export.diff import Changes, diff
 from tfi_data.export.engine import make_engine
-from tfi_data.export.types import ColumnType, TypeProblem, bind_type, coerce_declared, json_text
-
-# A validated frame carries the column types its rules declare here (see ``Exporter.export``).
-COLUMN_TYPES_ATTR = "column_types"
+from tfi_data.export.types import COLUMN_TYPES_ATTR, ColumnType, TypeProblem, bind_type, coerce_declared, json_text
 
 _BATCH = 10_000
 _SAMPLE_ROWS = 5

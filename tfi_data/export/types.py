@@ -37,6 +37,9 @@ RULE_KINDS = {
     "datetime": "timestamp",
     "json": "json",
 }
+# A validated frame carries the column types its rules declare in ``df.attrs[COLUMN_TYPES_ATTR]``
+# (set by the validation's ``enforce``, kept by the cache, read by the Exporter).
+COLUMN_TYPES_ATTR = "column_types"
 _MYSQL_DECIMAL = (65, 30)  # the widest DECIMAL MySQL/MariaDB has
 _INT64 = 2**63
 

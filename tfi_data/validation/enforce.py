@@ -13,10 +13,9 @@ import pandas as pd
 import pandera.pandas as pa
 
 from tfi_data.details import ON_INVALID
+from tfi_data.export.types import COLUMN_TYPES_ATTR
 from tfi_data.validation.rules import RulesError, column_types, parse_rules
 from tfi_data.validation.validator import FAILED_CHECKS, Report, Validator
-
-COLUMN_TYPES_ATTR = "column_types"  # read by the Exporter (tfi_data.export.exporter)
 
 
 @dataclass
