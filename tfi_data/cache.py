@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 FINGERPRINTS = "fingerprints"
+_JSON_COLUMNS = b"tfi_json_columns"  # Parquet metadata: columns of Python lists/dicts kept as JSON text
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -36,37 +37,93 @@ def location(base: str | Path) -> UPath:
 def write_frame(path: UPath, df: pd.DataFrame, what: str) -> None:
     """Parquet (LZ4: decompresses at nearly the speed of an uncompressed file, a third smaller)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    as_json = _json_columns(df)
+    stored = df.assign(**{c: _dumps(df[c]) for c in as_json}) if as_json else df
     try:
-        table = _keep_string_storage(pa.Table.from_pandas(df, preserve_index=False), df)
+        table = _keep_dtypes(pa.Table.from_pandas(stored, preserve_index=False), stored, as_json)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise CacheError(f"{what}: {_unstorable(df) or exc}") from exc
     with path.open("wb") as fh:
         pq.write_table(table, fh, compression="lz4")
 
 
-def _keep_string_storage(table: pa.Table, df: pd.DataFrame) -> pa.Table:
+def _json_columns(df: pd.DataFrame) -> list[str]:
+    """Object columns of Python lists/dicts that hold an object (an Arrow struct would give every
+    object every key seen) or mixed element types: kept as JSON text, read back as they were."""
+    out = []
+    for col in df.columns:
+        if df[col].dtype != object:
+            continue
+        values = df[col].dropna()
+        if not len(values) or not values.map(lambda v: isinstance(v, (list, dict, tuple))).all():
+            continue
+        try:
+            arrow_type = pa.array(values, from_pandas=True).type
+        except (pa.ArrowException, TypeError, ValueError):
+            out.append(col)
+            continue
+        if _holds_struct(arrow_type):
+            out.append(col)
+    return out
+
+
+def _holds_struct(arrow_type: pa.DataType) -> bool:
+    if pa.types.is_struct(arrow_type) or pa.types.is_map(arrow_type) or pa.types.is_union(arrow_type):
+        return True
+    value_type = getattr(arrow_type, "value_type", None)
+    return value_type is not None and _holds_struct(value_type)
+
+
+def _dumps(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: None if v is None else json.dumps(v, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    return str(value)
+
+
+def _keep_dtypes(table: pa.Table, df: pd.DataFrame, as_json: list[str] = ()) -> pa.Table:
     """pandas' Parquet metadata says "string" for both string storages; name the storage, so
-    Arrow-backed text comes back Arrow-backed (and without a detour through Python objects)."""
+    Arrow-backed text comes back Arrow-backed (and without a detour through Python objects).
+    Nested columns (lists, objects: JSON arrays) come back as Arrow lists/structs with their
+    element types (see ``read_frame``), and ``df.attrs`` (a validated frame's column types, a
+    source's fingerprint) are kept as pandas itself keeps them."""
     meta = json.loads(table.schema.metadata[b"pandas"])
     for column in meta["columns"]:
         dtype = df.dtypes.get(column["name"]) if column["name"] in df.columns else None
         if isinstance(dtype, pd.StringDtype):
             column["numpy_type"] = f"string[{dtype.storage}]"
-    return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta).encode()})
+        elif isinstance(dtype, pd.ArrowDtype) and pa.types.is_nested(dtype.pyarrow_dtype):
+            column["numpy_type"] = "object"  # restored by read_frame's types_mapper
+    extra = {b"pandas": json.dumps(meta).encode()}
+    if as_json:
+        extra[_JSON_COLUMNS] = json.dumps(list(as_json)).encode()
+    if df.attrs:
+        extra[b"PANDAS_ATTRS"] = json.dumps(df.attrs, default=str).encode()
+    return table.replace_schema_metadata({**table.schema.metadata, **extra})
 
 
 def _unstorable(df: pd.DataFrame) -> str | None:
-    """Name the first column Parquet cannot hold, and why."""
+    """Name every column Parquet cannot hold, and why."""
+    bad = []
     for col in df.columns:
         try:
             pa.array(df[col], from_pandas=True)
         except (pa.ArrowException, TypeError, ValueError):
             kinds = sorted({type(v).__name__ for v in df[col].dropna().head(1000)})
-            return (
-                f"column {col!r} cannot be stored as Parquet: it holds {', '.join(kinds)} values; "
-                "give it one type (e.g. .astype(str)) in the transformer"
-            )
-    return None
+            bad.append(f"{col!r} ({', '.join(kinds)})")
+    if not bad:
+        return None
+    return (
+        f"column(s) {', '.join(bad)} cannot be stored as Parquet: each mixes value types; "
+        "give each one type (e.g. .astype(str), or json.dumps for mixed nested values) in the transformer"
+    )
+
+
+def _nested_as_arrow(arrow_type: pa.DataType) -> Any:
+    return pd.ArrowDtype(arrow_type) if pa.types.is_nested(arrow_type) else None
 
 
 def remove_run(base: str | Path, run_id: str) -> int:
@@ -81,9 +138,17 @@ def remove_run(base: str | Path, run_id: str) -> int:
 
 def read_frame(path: UPath) -> pd.DataFrame:
     if path.protocol in ("", "file", "local"):
-        return pd.read_parquet(str(path))  # a local path lets pyarrow memory-map the file
-    with path.open("rb") as fh:
-        return pd.read_parquet(fh)
+        table = pq.read_table(str(path), memory_map=True)  # a local path lets pyarrow memory-map the file
+    else:
+        with path.open("rb") as fh:
+            table = pq.read_table(fh)
+    df = table.to_pandas(types_mapper=_nested_as_arrow)
+    for col in json.loads((table.schema.metadata or {}).get(_JSON_COLUMNS, b"[]")):
+        df[col] = df[col].map(lambda v: None if v is None or v is pd.NA else json.loads(v)).astype(object)
+    attrs = (table.schema.metadata or {}).get(b"PANDAS_ATTRS")
+    if attrs:
+        df.attrs = json.loads(attrs)
+    return df
 
 
 def write_json(path: UPath, value: Any) -> None:

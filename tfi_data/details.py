@@ -32,7 +32,7 @@ KEYED_MODES = ("merge", "sync", "insert_new")
 ON_INVALID = ("fail", "warn", "quarantine")
 # How a pipeline's job runs its steps: all in the run's process, or one process per step.
 EXECUTORS = ("in_process", "multiprocess")
-SCHEMA_CHANGES = ("add_columns", "freeze")
+SCHEMA_CHANGES = ("add_columns", "freeze", "widen")
 
 
 class DetailsError(ValueError):

@@ -8,30 +8,38 @@ batch by batch, so the client never holds a second full copy of the data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+from psycopg import sql
+
+from tfi_data.export.types import ColumnType, json_text
 
 _BATCH_ROWS = 65_536
-# Families pyarrow renders as text PostgreSQL parses back to the same value.
-_COPYABLE = {"bool", "int", "float", "decimal", "str", "date", "timestamp", "timestamptz"}
+# Kinds pyarrow renders as text PostgreSQL parses back to the same value (JSON as its text).
+_COPYABLE = {"bool", "int", "float", "decimal", "str", "date", "timestamp", "timestamptz", "json"}
 
 
-def supports(families: dict[str, str]) -> bool:
-    return all(f in _COPYABLE for f in families.values())
+def supports(types: Mapping[str, ColumnType]) -> bool:
+    return all(t.kind in _COPYABLE for t in types.values())
 
 
-def copy_into(conn: sa.Connection, tbl: sa.Table, df: pd.DataFrame) -> int:
+def copy_into(conn: sa.Connection, tbl: sa.Table, df: pd.DataFrame, types: Mapping[str, ColumnType]) -> int:
     """Stream ``df`` into ``tbl`` with COPY; returns the number of rows copied."""
     if df.empty:
         return 0
-    prep = conn.dialect.identifier_preparer
-    columns = ", ".join(prep.quote(str(c)) for c in df.columns)
-    statement = f"COPY {prep.format_table(tbl)} ({columns}) FROM STDIN (FORMAT csv)"
+    # COPY takes no parameters, so its names are composed by psycopg: SQLAlchemy's quoting
+    # doubles '%' for the driver's parameter style, which COPY would take literally.
+    name = sql.Identifier(tbl.schema, tbl.name) if tbl.schema else sql.Identifier(tbl.name)
+    columns = sql.SQL(", ").join(sql.Identifier(str(c)) for c in df.columns)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(name, columns)
+    nested = {c: json_text(df[c]) for c in df.columns if c in types and types[c].kind == "json"}
+    if nested:
+        df = df.assign(**nested)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         with cursor.copy(statement) as copy:
@@ -63,11 +71,11 @@ class Counts:
     preview: dict[str, list[dict]] = field(default_factory=dict)
 
 
-def stage(conn: sa.Connection, target: sa.Table, df: pd.DataFrame) -> sa.Table:
+def stage(conn: sa.Connection, target: sa.Table, df: pd.DataFrame, types: Mapping[str, ColumnType]) -> sa.Table:
     """A temporary table with the target's types for the data's columns, holding ``df``."""
     staging = _temp_table("tfi_stage", [sa.Column(str(c), target.c[c].type) for c in df.columns])
     staging.create(conn)
-    copy_into(conn, staging, df)
+    copy_into(conn, staging, df, types)
     return staging
 
 

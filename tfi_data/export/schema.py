@@ -1,126 +1,58 @@
-"""Table shape: DataFrame dtypes -> SQL types, table creation, schema changes, name checks."""
+"""Table shape: each column's type (rules, else the table, else the data), name checks,
+table creation and the schema changes an export may make (add a column, widen a type)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from pandas.api import types as ptypes
-from sqlalchemy.dialects import mysql
+
+from tfi_data.export import types as ty
+from tfi_data.export.types import ColumnType, TypeProblem
+
+# Databases that change a column's type inside the export's transaction (MySQL/MariaDB commit
+# DDL implicitly; SQLite cannot ALTER a column's type at all).
+_WIDENS_IN_TRANSACTION = ("postgresql",)
+# PostgreSQL's limit on columns in a table (staging adds none beyond the data's own).
+PG_MAX_COLUMNS = 1600
 
 
 class SchemaError(ValueError):
     """The data does not fit the table (or no database would accept a name)."""
 
 
-# Families make "compatible" precise: a value family may be written into a column of the
-# same family (ints also into floats/decimals, dates into timestamps and back).
-def frame_family(series: pd.Series) -> str:
-    dtype = series.dtype
-    if ptypes.is_bool_dtype(dtype):
-        return "bool"
-    if ptypes.is_integer_dtype(dtype):
-        return "int"
-    if ptypes.is_float_dtype(dtype):
-        return "float"
-    if isinstance(dtype, pd.DatetimeTZDtype):
-        return "timestamptz"
-    if ptypes.is_datetime64_any_dtype(dtype):
-        return "timestamp"
-    if ptypes.is_timedelta64_dtype(dtype):
-        return "interval"
-    if isinstance(dtype, pd.CategoricalDtype):
-        return frame_family(pd.Series(dtype.categories))
-    inferred = pd.api.types.infer_dtype(series, skipna=True)
-    return {
-        "string": "str",
-        "empty": "str",
-        "date": "date",
-        "decimal": "decimal",
-        "boolean": "bool",
-        "integer": "int",
-        "floating": "float",
-        "mixed-integer-float": "float",
-        "datetime": "timestamp",
-        "bytes": "bytes",
-    }.get(inferred, "mixed:" + inferred)
+@dataclass
+class Layout:
+    """What an export does to the table's shape and to the frame's values."""
+
+    frame: pd.DataFrame  # the data's columns that are written, as the database stores them
+    types: dict[str, ColumnType]  # each written column's type in the table (after the changes)
+    data: dict[str, ColumnType | None]  # what the data alone says each column is
+    add: list[str] = field(default_factory=list)  # new columns
+    widen: dict[str, ColumnType] = field(default_factory=dict)  # existing columns made wider
+    waiting: list[str] = field(default_factory=list)  # no value and no type yet: not created
 
 
-def sql_family(sql_type: sa.types.TypeEngine) -> str:
-    # Order matters: Boolean before Integer (MySQL booleans reflect as TINYINT).
-    checks = (
-        (sa.Boolean, "bool"),
-        (sa.Integer, "int"),
-        (sa.Float, "float"),
-        (sa.Numeric, "decimal"),
-        (sa.DateTime, "timestamp"),
-        (sa.Date, "date"),
-        (sa.Interval, "interval"),
-        (sa.LargeBinary, "bytes"),
-        (sa.String, "str"),
-    )
-    for cls, family in checks:
-        if isinstance(sql_type, cls):
-            if family == "timestamp" and getattr(sql_type, "timezone", False):
-                return "timestamptz"
-            return family
-    return "other"
+def fold(name: str, dialect: sa.Dialect) -> str:
+    """The form under which ``dialect`` (or a case-insensitive one) takes two names as one."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    if dialect.name in ("mysql", "mariadb"):  # column names compare accent-insensitively there
+        folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+    return folded
 
 
-_COMPATIBLE = {
-    "int": {"int", "float", "decimal", "bool"},
-    "bool": {"bool", "int"},
-    "float": {"float", "decimal"},
-    "decimal": {"decimal", "float"},
-    "str": {"str"},
-    "date": {"date", "timestamp", "timestamptz"},
-    "timestamp": {"timestamp", "timestamptz", "date"},
-    "timestamptz": {"timestamptz", "timestamp"},
-    "interval": {"interval"},
-    "bytes": {"bytes"},
-}
-
-
-def compatible(new_family: str, old_family: str) -> bool:
-    return old_family == "other" or old_family in _COMPATIBLE.get(new_family, ())
-
-
-def sql_type(family: str, *, key: bool, dialect: sa.Dialect) -> sa.types.TypeEngine:
-    if dialect.name in ("mysql", "mariadb"):
-        mysql_type = _mysql_type(family, key=key, mariadb=getattr(dialect, "is_mariadb", False))
-        if mysql_type is not None:
-            return mysql_type
-    return {
-        "bool": sa.Boolean(),
-        "int": sa.BigInteger(),
-        "float": sa.Double(),
-        "decimal": sa.Numeric(),
-        "timestamp": sa.DateTime(),
-        "timestamptz": sa.DateTime(timezone=True),
-        "date": sa.Date(),
-        "interval": sa.Interval(),
-        "bytes": sa.LargeBinary(),
-        "str": sa.Text(),
-    }[family]
-
-
-def _mysql_type(family: str, *, key: bool, mariadb: bool) -> sa.types.TypeEngine | None:
-    if family == "decimal":  # the default DECIMAL(10,0) would round
-        return mysql.DECIMAL(65, 30)
-    if family in ("timestamp", "timestamptz"):  # DATETIME drops fractions of a second by default
-        return mysql.DATETIME(fsp=6)
-    if family == "str":
-        # Binary and NO PAD, so 'a', 'A' and 'a ' stay three values as in pandas and PostgreSQL;
-        # keys are a bounded VARCHAR because TEXT cannot be indexed.
-        collation = "utf8mb4_nopad_bin" if mariadb else "utf8mb4_0900_bin"
-        return mysql.VARCHAR(255, collation=collation) if key else mysql.TEXT(collation=collation)
-    return None
-
-
-def check_names(table: str, schema: str | None, columns: Sequence[object], dialect: sa.Dialect) -> None:
+def check_names(
+    table: str,
+    schema: str | None,
+    columns: Sequence[object],
+    dialect: sa.Dialect,
+    existing: Sequence[str] = (),
+) -> None:
     limit = dialect.max_identifier_length or 63
     names = [("table", table)] + ([("schema", schema)] if schema else [])
     names += [("column", c) for c in columns]
@@ -132,36 +64,15 @@ def check_names(table: str, schema: str | None, columns: Sequence[object], diale
                 f"table {table!r}: {what} name {name!r} is not accepted by {dialect.name} "
                 f"(empty, surrounding spaces, NUL, or longer than {limit} characters)"
             )
-
-
-def families(df: pd.DataFrame, table: str) -> dict[str, str]:
-    out = {}
-    for col in df.columns:
-        fam = frame_family(df[col])
-        if fam.startswith("mixed:"):
-            sample = df[col].dropna().map(type).map(lambda t: t.__name__).unique()[:4]
+    seen: dict[str, str] = {}
+    for name in list(existing) + [c for c in columns if c not in existing]:
+        other = seen.setdefault(fold(name, dialect), name)
+        if other != name:
+            where = "the table's column" if other in existing else "the data's column"
             raise SchemaError(
-                f"table {table!r}: column {col!r} mixes value types ({', '.join(sample)}); cast it in the transformer"
+                f"table {table!r}: column {name!r} collides with {where} {other!r} (names that differ only in "
+                "case or accents are one name on case-insensitive databases); rename one of them"
             )
-        out[col] = fam
-    return out
-
-
-def create_table(
-    conn: sa.Connection, table: str, schema: str | None, fams: dict[str, str], keys: Sequence[str]
-) -> sa.Table:
-    columns = [
-        # autoincrement=False: a key holds the data's values, never a SERIAL/AUTO_INCREMENT default.
-        sa.Column(
-            name, sql_type(fam, key=name in keys, dialect=conn.dialect), nullable=name not in keys, autoincrement=False
-        )
-        for name, fam in fams.items()
-    ]
-    if keys:
-        columns.append(sa.PrimaryKeyConstraint(*keys))
-    tbl = sa.Table(table, sa.MetaData(), *columns, schema=schema)
-    tbl.create(conn)
-    return tbl
 
 
 def reflect(conn: sa.Connection, table: str, schema: str | None) -> sa.Table | None:
@@ -170,37 +81,217 @@ def reflect(conn: sa.Connection, table: str, schema: str | None) -> sa.Table | N
     return sa.Table(table, sa.MetaData(), schema=schema, autoload_with=conn)
 
 
-def conform(df: pd.DataFrame, tbl: sa.Table, fams: dict[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Integer table columns take float data whose values are all whole numbers (pandas turns an
-    int column with a gap into floats) as Int64; anything fractional stays a type error."""
-    casts = {}
-    for name, fam in fams.items():
-        if fam == "float" and name in tbl.c and sql_family(tbl.c[name].type) == "int":
-            values = df[name].dropna()
-            if (values == values.round()).all():
-                casts[name] = df[name].astype("Int64")
-    if not casts:
-        return df, fams
-    return df.assign(**casts), {**fams, **dict.fromkeys(casts, "int")}
+def plan_layout(
+    df: pd.DataFrame,
+    tbl: sa.Table | None,
+    declared: Mapping[str, ColumnType],
+    keys: Sequence[str],
+    dialect: sa.Dialect,
+    policy: str,
+    where: str,
+) -> Layout:
+    """Each column's type and the frame's values as the database will store them. Every
+    problem is collected first, so one error names every offending column."""
+    problems: list[str] = []
+    data: dict[str, ColumnType | None] = {}
+    for name in df.columns:
+        try:
+            data[name] = ty.from_data(df[name])
+        except TypeProblem as exc:
+            problems.append(f"column {name!r} {exc}")
+    if problems:
+        raise SchemaError(f"{where}: " + "; ".join(problems))
 
-
-def evolve(conn: sa.Connection, tbl: sa.Table, fams: dict[str, str], policy: str, where: str) -> sa.Table:
-    """Check the data fits the existing table; add new columns when the policy allows."""
-    existing = {c.name: c for c in tbl.columns}
-    for name, fam in fams.items():
-        col = existing.get(name)
-        if col is not None and not compatible(fam, sql_family(col.type)):
-            raise SchemaError(
-                f"{where}: column {name!r} is {col.type} in the table but the data is {fam}; "
-                "an incompatible type change needs a migration"
+    layout = Layout(frame=df, types={}, data=data)
+    values: dict[str, pd.Series] = {}
+    for name in df.columns:
+        column = tbl.c[name] if tbl is not None and name in tbl.c else None
+        existing = None
+        decl = declared.get(name)
+        found = data[name]
+        if column is None:
+            target = decl or found
+            if target is None:
+                if name in keys:
+                    target = ColumnType("str")
+                else:
+                    layout.waiting.append(name)
+                    continue
+            if tbl is not None:
+                layout.add.append(name)
+        else:
+            existing = ty.from_sql(column.type)
+            if existing is None:  # a type tfi-data does not model: values go in as they are
+                layout.types[name] = found or ColumnType("str")
+                values[name] = df[name]
+                continue
+            if existing.kind == "timestamp" and dialect.name != "postgresql":
+                # SQLite and MySQL/MariaDB have no zone-aware type: tz-aware values are kept as naive UTC
+                zone = decl.tz if decl is not None and decl.kind == "timestamptz" else None
+                if zone or (found is not None and found.kind == "timestamptz"):
+                    existing = ColumnType("timestamptz", precision=existing.precision, tz=zone)
+            target = existing
+            table_type = ty.sql_text(column.type, dialect)
+            if decl is not None and not ty.satisfies(existing, decl):
+                if not ty.widening(existing, decl):
+                    problems.append(
+                        f"column {name!r} is {table_type} in the table but the rules declare {decl}; an existing "
+                        "column is never narrowed or re-typed by an export (migrate it, or change the rules)"
+                    )
+                    continue
+                target = decl
+            if found is not None and not ty.fits(found, target):
+                wider = found if ty.widening(target, found) else None
+                if wider is None:
+                    hint = (
+                        "flatten it in the transformer (pandas.json_normalize, Series.explode) or json.dumps it"
+                        if found.kind == "json"
+                        else "an incompatible type change needs a migration"
+                    )
+                    problems.append(f"column {name!r} is {table_type} in the table but the data is {found}; {hint}")
+                    continue
+                target = wider
+        if target.kind == "interval" and dialect.name != "postgresql":
+            problems.append(
+                f"column {name!r} holds time spans, which only PostgreSQL stores (INTERVAL); convert it in the "
+                "transformer, e.g. with Series.dt.total_seconds()"
             )
-    new = [name for name in fams if name not in existing]
-    if not new:
-        return tbl
-    if policy == "freeze":
-        raise SchemaError(f"{where}: new column(s) {new} and schema_changes='freeze'")
+            continue
+        try:
+            values[name] = ty.stored(df[name], target, dialect.name, data=found)
+        except (ValueError, TypeError, OverflowError) as exc:  # TypeProblem, or a value pandas cannot convert
+            exc = exc if isinstance(exc, TypeProblem) else TypeProblem(f"has a value that is not {target}: {exc}")
+            wider = _wider_for(target, found)
+            if column is None or wider is None or decl is not None:
+                origin = "declared in the rules as" if decl is not None else "is"
+                in_table = f"{ty.sql_text(column.type, dialect)} in the table" if column is not None else str(target)
+                problems.append(f"column {name!r} {origin if column is None else 'is'} {in_table} but the data {exc}")
+                continue
+            target = wider
+            values[name] = ty.stored(df[name], target, dialect.name, data=found)
+        if column is not None and target != existing:
+            problem = _widen_problem(name, column, target, found, dialect, policy)
+            if problem:
+                problems.append(problem)
+                continue
+            layout.widen[name] = target
+        layout.types[name] = target
+    if problems:
+        raise SchemaError(f"{where}: " + "; ".join(problems))
+    if layout.add and policy == "freeze":
+        raise SchemaError(f"{where}: new column(s) {layout.add} and schema_changes='freeze'")
+    layout.frame = pd.DataFrame(values, index=df.index) if values else df.drop(columns=list(df.columns))
+    return layout
+
+
+def _wider_for(column: ColumnType, data: ColumnType | None) -> ColumnType | None:
+    """The type a column would need for data that does not fit it (a fraction in an int column)."""
+    if data is None:
+        return None
+    if ty.widening(column, data):
+        return data
+    if column.kind == "int" and data.kind in ("float", "decimal"):
+        return data
+    if column.kind in ("str", "decimal") and data.kind == column.kind:
+        return ColumnType(column.kind)
+    return None
+
+
+def _db_name(dialect: sa.Dialect) -> str:
+    return (
+        "MariaDB"
+        if getattr(dialect, "is_mariadb", False)
+        else {"mysql": "MySQL", "sqlite": "SQLite"}.get(dialect.name, dialect.name)
+    )
+
+
+def _widen_problem(
+    name: str, column: sa.Column, target: ColumnType, found: ColumnType | None, dialect: sa.Dialect, policy: str
+) -> str | None:
+    have = ty.sql_text(column.type, dialect)
+    want = ty.sql_text(ty.sql_type(target, dialect, key=column.primary_key), dialect)
+    data = f"the data is {found or target}"
+    if policy != "widen":
+        can = dialect.name in _WIDENS_IN_TRANSACTION
+        return (
+            f"column {name!r} is {have} in the table but {data}: it needs {want}; "
+            + ("schema_changes='widen' lets the export widen it" if can else f"migrate it ({_db_name(dialect)} ")
+            + ("" if can else "cannot widen a column inside the export's transaction)")
+        )
+    if dialect.name not in _WIDENS_IN_TRANSACTION:
+        reason = "commits ALTER TABLE at once" if dialect.name in ("mysql", "mariadb") else "cannot ALTER a type"
+        return (
+            f"column {name!r} is {have} in the table but {data}: it needs {want}; {_db_name(dialect)} {reason}, "
+            "so it cannot be widened inside the export's transaction: migrate it first"
+        )
+    return None
+
+
+def table_object(
+    table: str, schema: str | None, types: Mapping[str, ColumnType], keys: Sequence[str], dialect: sa.Dialect
+) -> sa.Table:
+    """The table as ``create_table`` would make it (used by plans, which create nothing)."""
+    columns = [
+        # autoincrement=False: a key holds the data's values, never a SERIAL/AUTO_INCREMENT default.
+        sa.Column(name, ty.sql_type(ct, dialect, key=name in keys), nullable=name not in keys, autoincrement=False)
+        for name, ct in types.items()
+    ]
+    if keys:
+        columns.append(sa.PrimaryKeyConstraint(*keys))
+    return sa.Table(table, sa.MetaData(), *columns, schema=schema)
+
+
+def create_table(
+    conn: sa.Connection, table: str, schema: str | None, types: Mapping[str, ColumnType], keys: Sequence[str]
+) -> sa.Table:
+    tbl = table_object(table, schema, types, keys, conn.dialect)
+    tbl.create(conn)
+    return tbl
+
+
+def evolve(conn: sa.Connection, tbl: sa.Table, layout: Layout) -> tuple[sa.Table, list[str]]:
+    """Add the new columns and widen the columns the layout widens; returns the table as it is
+    now and a line per change."""
+    if not layout.add and not layout.widen:
+        return tbl, []
+    dialect = conn.dialect
     ops = Operations(MigrationContext.configure(conn))
-    for name in new:
-        column = sa.Column(name, sql_type(fams[name], key=False, dialect=conn.dialect), nullable=True)
+    changes = []
+    for name, target in layout.widen.items():
+        old = tbl.c[name].type
+        new = ty.sql_type(target, dialect, key=tbl.c[name].primary_key)
+        ops.alter_column(tbl.name, name, type_=new, existing_type=old, schema=tbl.schema)
+        changes.append(f"widened column {name!r} from {ty.sql_text(old, dialect)} to {ty.sql_text(new, dialect)}")
+    for name in layout.add:
+        column = sa.Column(name, ty.sql_type(layout.types[name], dialect), nullable=True)
         ops.add_column(tbl.name, column, schema=tbl.schema)
-    return sa.Table(tbl.name, sa.MetaData(), schema=tbl.schema, autoload_with=conn)
+        changes.append(f"added column {name!r} {ty.sql_text(column.type, dialect)}")
+    return sa.Table(tbl.name, sa.MetaData(), schema=tbl.schema, autoload_with=conn), changes
+
+
+def planned_changes(tbl: sa.Table, layout: Layout, dialect: sa.Dialect) -> list[str]:
+    """The lines ``evolve`` would report, without changing anything."""
+    out = []
+    for name, target in layout.widen.items():
+        new = ty.sql_type(target, dialect, key=tbl.c[name].primary_key)
+        out.append(
+            f"widened column {name!r} from {ty.sql_text(tbl.c[name].type, dialect)} to {ty.sql_text(new, dialect)}"
+        )
+    for name in layout.add:
+        out.append(f"added column {name!r} {ty.sql_text(ty.sql_type(layout.types[name], dialect), dialect)}")
+    return out
+
+
+def column_types(tbl: sa.Table, dialect: sa.Dialect, layout: Layout | None = None) -> dict[str, str]:
+    """The table's columns (in table order, then planned new ones) and their SQL type names."""
+    out = {}
+    for column in tbl.columns:
+        if layout is not None and column.name in layout.widen:
+            out[column.name] = ty.sql_text(
+                ty.sql_type(layout.widen[column.name], dialect, key=column.primary_key), dialect
+            )
+        else:
+            out[column.name] = ty.sql_text(column.type, dialect)
+    for name in layout.add if layout is not None else ():
+        out[name] = ty.sql_text(ty.sql_type(layout.types[name], dialect), dialect)
+    return out

@@ -30,6 +30,7 @@ from tfi_data.validation import (
     ValidationFailed,
     Validator,
     apply_verdict,
+    column_types,
     drift,
     enforce,
     plan_rules,
@@ -276,7 +277,7 @@ def _graph(
         # No export starts before every table's checks are done: invalid data stops them all.
         others = [c for k, c in sorted(checks.items()) if k != key]
         node = f"export_{key}"
-        nodes[node] = _export_op(details, export, checked=key in checks, after=others)
+        nodes[node] = _export_op(details, export, plan, checked=key in checks, after=others)
         deps[node] = {
             "frame": dg.DependencyDefinition(*frame_of[key]),
             **({"verdict": dg.DependencyDefinition(checks[key], "verdict")} if key in checks else {}),
@@ -557,8 +558,12 @@ def failures_markdown(report: Any) -> str:
     return "\n".join(lines)
 
 
-def _export_op(details: PipelineDetails, export: Export, *, checked: bool, after: Sequence[str]) -> dg.OpDefinition:
+def _export_op(
+    details: PipelineDetails, export: Export, plan: RulesPlan, *, checked: bool, after: Sequence[str]
+) -> dg.OpDefinition:
     key = table_asset_key(export)
+    # the column types the frame's rules declare (None: the table's, else the data's)
+    types = column_types(plan.exports[export.frame_name]) if export.frame_name in plan.exports else None
 
     def export_fn(context, config: DryRun, frame, **inputs):
         verdict = inputs.get("verdict")
@@ -570,7 +575,8 @@ def _export_op(details: PipelineDetails, export: Export, *, checked: bool, after
             frame, rejected = apply_verdict(frame, verdict)
             yield from _set_aside(context, details, export.frame_name, rejected, dry_run=config.dry_run)
         exporter = context.resources.database.exporter()
-        result = exporter.plan(frame, export) if config.dry_run else exporter.export(frame, export)
+        write = exporter.plan if config.dry_run else exporter.export
+        result = write(frame, export, types=types or None)
         columns = getattr(result, "columns", None) or {str(c): str(t) for c, t in frame.dtypes.items()}
         yield dg.Output({"export": result.to_dict(), "columns": columns}, "result")
 

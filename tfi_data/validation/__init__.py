@@ -11,7 +11,14 @@ reports drift against them. Never imports dagster.
 from tfi_data.validation.drift import KINDS, MERGEABLE, Finding, Merge, drift, merge_rules
 from tfi_data.validation.enforce import Enforced, RulesPlan, apply_verdict, enforce, plan_rules, rejected_records
 from tfi_data.validation.infer import infer_rules, rules_to_yaml
-from tfi_data.validation.rules import RulesError, load_rules_file, parse_rules, schema_from_rules, schemas_from_mapping
+from tfi_data.validation.rules import (
+    RulesError,
+    column_types,
+    load_rules_file,
+    parse_rules,
+    schema_from_rules,
+    schemas_from_mapping,
+)
 from tfi_data.validation.validator import FAILED_CHECKS, Outcome, Report, ValidationFailed, Validator
 
 __all__ = [
@@ -28,6 +35,7 @@ __all__ = [
     "ValidationFailed",
     "Validator",
     "apply_verdict",
+    "column_types",
     "drift",
     "enforce",
     "infer_rules",

@@ -14,7 +14,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from tfi_data.details import ON_INVALID
-from tfi_data.validation.rules import RulesError, compile_rules
+from tfi_data.export.types import COLUMN_TYPES_ATTR
+from tfi_data.validation.rules import RulesError, column_types, compile_rules
 from tfi_data.validation.validator import FAILED_CHECKS, Report, Validator
 
 
@@ -65,6 +66,12 @@ def enforce(validator: Validator, frames: Mapping[str, pd.DataFrame], on_invalid
                     out.frames[name] = valid.reset_index(drop=True)
                     if len(rejected):
                         out.rejected[name] = rejected
+    for name, schema in validator.schemas.items():
+        # The frame carries its declared column types to the Exporter (kept by the cache).
+        if name in out.frames and (declared := column_types(schema)):
+            frame = out.frames[name].copy(deep=False)
+            frame.attrs = {**frame.attrs, COLUMN_TYPES_ATTR: declared}
+            out.frames[name] = frame
     return out
 
 

@@ -4,8 +4,10 @@
 frames)`` writes it with a comment per column saying what was observed. What is inferred, beyond
 pandera's ``infer_schema`` (dtype, nullability, exact numeric min/max):
 
-- ``type`` from the dtype family; columns with none (lists, dicts, binary, mixed, durations, all
-  null) get only ``nullable`` and a comment saying why;
+- ``type`` from the dtype family, with the rest of the column type the Exporter creates from
+  it: ``precision``/``scale`` for decimals, ``tz`` for timestamps with a time zone; columns
+  with no family (binary, mixed, durations, all null) get only ``nullable`` and a comment
+  saying why;
 - ``nullable`` from observed nulls;
 - ids (a key-like name, or distinct non-negative integers that count up): ``unique: true``,
   ``nullable: false`` and at most ``min: 0``, never a closed range;
@@ -36,6 +38,7 @@ breaks it, and the break is reported as a finding.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import math
 import re
@@ -50,7 +53,8 @@ from pandas.api import types as ptypes
 
 from tfi_data.validation.rules import type_matches
 
-_FAMILIES = ("bool", "int", "float", "datetime", "date", "str")  # first match wins (datetime64 is also "date")
+# first match wins (datetime64 is also "date"; "number" here means decimals)
+_FAMILIES = ("bool", "int", "float", "datetime", "date", "str", "json", "number")
 _KEY_NAME = re.compile(r"(?:^|[_\s.-])(?:id|key|code|uuid|guid|ref|no|nr|number)$", re.IGNORECASE)
 _KEY_CAMEL = re.compile(r"[a-z0-9](?:Id|ID|Key|Code|No|Nr)$")
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -205,6 +209,22 @@ def _leading_zeros(name: str, family: str | None, values: pd.Series) -> str | No
                     f"{int(widths.max())} digits lost leading zeros? read it as text with {option}"
                 )
     return None
+
+
+def column_type(s: pd.Series, family: str | None) -> dict[str, Any]:
+    """The rest of the column type the Exporter would create for these values: a decimal's
+    precision and scale (the digits seen, plus two whole digits of headroom), a timestamp's zone."""
+    if family == "number":
+        values = [v for v in s.dropna() if isinstance(v, decimal.Decimal) and v.is_finite()]
+        if not values:
+            return {}
+        scale = max(max(-v.as_tuple().exponent, 0) for v in values)
+        whole = max(max(len(v.as_tuple().digits) + v.as_tuple().exponent, 1) for v in values)
+        return {"precision": whole + scale + 2, "scale": scale}
+    if family == "datetime" and isinstance(s.dtype, pd.DatetimeTZDtype):
+        zone = str(s.dtype.tz)
+        return {"tz": True if zone in ("UTC", "utc") else zone}
+    return {}
 
 
 def _plain(v: Any) -> Any:
@@ -452,6 +472,7 @@ def infer_column(
     spec: dict[str, Any] = {}
     if seen.family is not None:
         spec["type"] = seen.family
+        spec.update(column_type(s, seen.family))
     spec["nullable"] = seen.nulls > 0
     if seen.family is None:
         return spec, seen

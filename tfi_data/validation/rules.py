@@ -14,12 +14,18 @@ transformer) or a source's name (checked as loaded, before it)::
         riders: {type: int, min: 0, max: 100000, warn: [max]}
         kind:   {type: str, allowed: [bus, tram], min_length: 3, max_length: 4}
 
-Column checks: ``type`` (int, float, number, bool, str, date, datetime), ``nullable`` (default
+Column checks: ``type`` (int, float, number, bool, str, date, datetime, json), ``nullable`` (default
 true), ``unique``, ``min`` / ``max`` (numbers; for date and datetime columns a YAML date or ISO
 text such as '2026-01-31 08:00'), ``allowed`` (on a ``str`` column, numbers mean their text),
 ``regex``, ``min_length`` / ``max_length``. A column listed here must be present. A typed column
 takes only the checks its type carries (``CHECKS_OF_TYPE``: ``min``/``max`` for numbers, dates and
 datetimes; ``regex`` and lengths for text): ``min`` on a ``str`` column is refused with its line.
+
+Column types: ``type`` is also the type of the table's column when the Exporter creates it (or
+adds it), refined by ``precision``/``scale`` (``number``: NUMERIC(precision, scale); ``datetime``:
+fractional-second digits 0..6), ``length`` (``str``: VARCHAR(length)) and ``tz`` (``datetime``:
+``true`` or a zone such as ``Europe/Dublin``, the zone naive values are read in; a timestamp with
+time zone). ``number`` without a precision leaves the choice to the table or the data.
 
 Levels: every check is an error unless its name is in the ``warn`` list of its entry (the column's
 for column checks, the frame's for ``rows``, ``unique`` and ``strict``). A warning is reported
@@ -36,12 +42,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 import yaml
 from pandas.api import types as ptypes
 
@@ -59,11 +67,14 @@ def _inferred(s: pd.Series) -> str:
 _TYPE_TESTS = {
     "int": lambda s: ptypes.is_integer_dtype(s.dtype),
     "float": lambda s: ptypes.is_float_dtype(s.dtype),
-    "number": lambda s: ptypes.is_numeric_dtype(s.dtype) and not ptypes.is_bool_dtype(s.dtype),
+    "number": lambda s: (
+        (ptypes.is_numeric_dtype(s.dtype) and not ptypes.is_bool_dtype(s.dtype)) or _inferred(s) in ("decimal", "empty")
+    ),
     "bool": lambda s: ptypes.is_bool_dtype(s.dtype) or _inferred(s) == "boolean",
     "str": lambda s: ptypes.is_string_dtype(s.dtype) and _inferred(s) in ("string", "empty"),
     "datetime": lambda s: ptypes.is_datetime64_any_dtype(s.dtype),
     "date": lambda s: ptypes.is_datetime64_any_dtype(s.dtype) or _inferred(s) in ("date", "empty"),
+    "json": lambda s: _nested(s),
 }
 TYPES = tuple(_TYPE_TESTS)
 
@@ -88,6 +99,7 @@ CHECKS_OF_TYPE: dict[str, frozenset[str]] = {
     "str": _TEXT_CHECKS,
     "date": _NUMERIC_CHECKS,
     "datetime": _NUMERIC_CHECKS,
+    "json": frozenset(),  # lists and objects: only type, nullable and unique
 }
 _ANY_TYPE_CHECKS = frozenset({"type", "nullable", "unique"})
 
@@ -95,6 +107,65 @@ _ANY_TYPE_CHECKS = frozenset({"type", "nullable", "unique"})
 def check_fits(family: str | None, check: str) -> bool:
     """Whether a column of type ``family`` can carry ``check`` (see ``CHECKS_OF_TYPE``)."""
     return check in _ANY_TYPE_CHECKS or family not in CHECKS_OF_TYPE or check in CHECKS_OF_TYPE[family]
+
+
+# Declarations of the table's column type (not checks): see ``column_types``.
+TYPE_KEYS = ("precision", "scale", "length", "tz")
+_COLUMN_KEYS |= set(TYPE_KEYS)
+
+
+def _nested(s: pd.Series) -> bool:
+    """Lists and objects (JSON arrays/objects), as Arrow list/struct columns or Python values."""
+    if isinstance(s.dtype, pd.ArrowDtype):
+        return pyarrow.types.is_nested(s.dtype.pyarrow_dtype)
+    values = s.dropna()
+    return s.dtype == object and bool(values.map(lambda v: isinstance(v, (list, dict, tuple))).all())
+
+
+def column_types(schema: pa.DataFrameSchema) -> dict[str, dict[str, Any]]:
+    """The column types a frame's rules declare (``type`` plus ``precision``, ``scale``,
+    ``length``, ``tz``), as the Exporter takes them; columns without a type are left out."""
+    out = {}
+    for name, column in schema.columns.items():
+        declared = ((column.metadata or {}).get("tfi") or {}).get("column_type")
+        if declared:
+            out[name] = dict(declared)
+    return out
+
+
+def _type_declaration(spec: Mapping[str, Any], family: str | None, where: _Where, path: tuple) -> dict[str, Any]:
+    declared = {k: spec[k] for k in TYPE_KEYS if k in spec}
+    for key in ("precision", "scale", "length"):
+        if key in declared:
+            n = declared[key]
+            if not isinstance(n, int) or isinstance(n, bool) or n < (0 if key == "scale" else 1):
+                raise where.error((*path, key), f"expected a whole number >= {int(key != 'scale')}", value=True)
+    kinds = {
+        "precision": ("number", "float", "datetime"),
+        "scale": ("number",),
+        "length": ("str",),
+        "tz": ("datetime",),
+    }
+    for key in declared:
+        if family not in kinds[key]:
+            raise where.error(
+                (*path, key), f"{key} applies to type {' or '.join(kinds[key])}, not {family or 'no type'}"
+            )
+    if family == "number" and "scale" in declared and "precision" not in declared:
+        raise where.error((*path, "scale"), "scale needs a precision (the total number of digits)")
+    if "scale" in declared and declared["scale"] > declared["precision"]:
+        raise where.error((*path, "scale"), f"scale {declared['scale']} is above precision {declared['precision']}")
+    if family == "datetime" and "precision" in declared and declared["precision"] > 6:
+        raise where.error((*path, "precision"), "timestamps are stored to microseconds at most: precision 0..6")
+    if family == "float" and "precision" in declared:
+        raise where.error((*path, "precision"), "a float has no precision to set; use type: number with precision")
+    tz = declared.get("tz")
+    if tz is not None and tz is not True:
+        try:
+            zoneinfo.ZoneInfo(str(tz))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise where.error((*path, "tz"), f"unknown time zone {tz!r} (true means UTC)", value=True) from None
+    return {"type": family, **declared} if family is not None else {}
 
 
 def type_matches(family: str, s: pd.Series) -> bool:
@@ -274,12 +345,13 @@ def _column(spec: Any, where: _Where, path: tuple) -> pa.Column:
             raise where.error(
                 (*path, "warn"), f"{name!r} is not a check of this column; it has {sorted(active)}", value=True
             )
+    declared = _type_declaration(spec, family, where, path)
     return pa.Column(
         checks=checks,
         nullable=bool(spec.get("nullable", True)),
         unique=bool(spec.get("unique", False)),
         required=True,
-        metadata={"tfi": {"checks": rules, "warn": sorted(warn)}},
+        metadata={"tfi": {"checks": rules, "warn": sorted(warn), **({"column_type": declared} if declared else {})}},
     )
 
 

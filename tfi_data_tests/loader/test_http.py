@@ -304,3 +304,46 @@ def test_a_failed_source_never_shows_secrets_from_its_url(tmp_path):
         GeneralLoader(tmp_path).load(src)
     assert "hunter2" not in str(exc.value) and "s3cr3t" not in str(exc.value)
     assert "source 'api' (http" in str(exc.value)
+
+
+# --- credentials never leave their origin -------------------------------------------------------
+
+SECRETS = {"X-API-Key": "KEY-SECRET", "Cookie": "session=COOKIE-SECRET", "X-Trace": "not-a-secret"}
+
+
+def _credentials_seen(seen) -> set[str]:
+    return {h for h in ("Authorization", "X-API-Key", "Cookie") if h in seen.headers}
+
+
+def test_a_redirect_to_another_origin_drops_credentials():
+    with local_server() as a, local_server() as b:
+        other = b.serve("/data.csv", Reply("id\n1\n", headers=CSV)).replace("127.0.0.1", "localhost")
+        a.serve("/start.csv", Reply(status=302, headers={"Location": other}))
+        a.serve("/same.csv", Reply(status=302, headers={"Location": "/data.csv"}))
+        a.serve("/data.csv", Reply("id\n2\n", headers=CSV))
+        with_user = a.base.replace("http://", "http://user:s3cret@")
+        assert read_http(with_user + "/start.csv", {"headers": SECRETS})["id"].tolist() == [1]
+        assert _credentials_seen(a.requests[-1]) == {"Authorization", "X-API-Key", "Cookie"}
+        assert _credentials_seen(b.requests[-1]) == set()  # another host and port: nothing
+        assert b.requests[-1].headers["X-Trace"] == "not-a-secret"
+        assert read_http(with_user + "/same.csv", {"headers": SECRETS})["id"].tolist() == [2]
+        # same origin: credentials kept (requests rebuilds Cookie from its jar on every redirect)
+        assert _credentials_seen(a.requests[-1]) >= {"Authorization", "X-API-Key"}
+
+
+def test_a_next_link_to_another_origin_gets_no_credentials():
+    with local_server() as a, local_server() as b:
+        b.serve("/p2", json_reply({"items": [{"id": 2}]}, Link=f'<{a.url("/p3")}>; rel="next"'))
+        a.serve("/p3", json_reply({"items": [{"id": 3}]}))
+        a.serve("/p1", json_reply({"items": [{"id": 1}], "next": b.url("/p2").replace("127.0.0.1", "localhost")}))
+        url = a.base.replace("http://", "http://user:s3cret@") + "/p1"
+        df = read_http(url, {"headers": SECRETS, "record_path": "items", "next_link": "next"})
+        assert df["id"].tolist() == [1, 2, 3]
+        assert _credentials_seen(b.requests[-1]) == set()
+        assert _credentials_seen(a.requests[-1]) == {"Authorization", "X-API-Key", "Cookie"}  # back home
+
+
+def test_link_header_with_several_rels_is_parsed_by_requests(server: LocalServer):
+    server.serve("/b", json_reply([{"id": 2}]))
+    server.serve("/a", json_reply([{"id": 1}], Link=f'<{server.url("/x")}>; rel="prev", </b>; rel="next last"'))
+    assert read_http(server.url("/a"), {})["id"].tolist() == [1, 2]

@@ -229,3 +229,36 @@ def test_values_yaml_would_misread_are_quoted(tmp_path):
     text = rules_to_yaml(rules)
     assert "'2026-01-01', 'off', 'on']" in text  # 1e3 is text in YAML 1.1 and left bare
     assert parse_rules(text) == rules
+
+
+def test_infer_writes_the_column_types_the_exporter_creates(tmp_path):
+    from decimal import Decimal
+
+    import pyarrow
+
+    from tfi_data import Export
+    from tfi_data.export import Exporter
+    from tfi_data.validation import column_types, schemas_from_mapping
+
+    frame = pd.DataFrame(
+        {
+            "id": pd.array([1, 2], dtype="Int64"),
+            "amount": [Decimal("123.45"), Decimal("-0.5")],
+            "at": pd.to_datetime(["2026-01-01 10:00", "2026-06-01 10:00"]).tz_localize("Europe/Dublin"),
+            "tags": pd.Series([[1, 2], []], dtype=pd.ArrowDtype(pyarrow.list_(pyarrow.int64()))),
+        }
+    )
+    rules = infer_rules({"t": frame}, key_columns=["id"])
+    columns = rules["t"]["columns"]
+    assert columns["amount"]["type"] == "number" and (columns["amount"]["precision"], columns["amount"]["scale"]) == (
+        7,
+        2,
+    )
+    assert columns["at"]["type"] == "datetime" and columns["at"]["tz"] == "Europe/Dublin"
+    assert columns["tags"]["type"] == "json"
+    schema = schemas_from_mapping(rules)["t"]
+    declared = column_types(schema)
+    result = Exporter(f"sqlite:///{tmp_path / 'x.sqlite'}").export(
+        frame, Export(table="t", keys=["id"]), types=declared
+    )
+    assert result.columns["amount"] == "NUMERIC(7, 2)" and result.columns["tags"] == "JSON"

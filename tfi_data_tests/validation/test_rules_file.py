@@ -26,7 +26,9 @@ def test_levels_and_row_bounds_compile_from_the_file(tmp_path):
     path.write_text(RULES)
     schema = load_rules_file(path)["rides"]
     assert schema.metadata == {"tfi": {"checks": ["rows"], "warn": ["rows"]}}
-    assert schema.columns["riders"].metadata == {"tfi": {"checks": ["type", "min", "max"], "warn": ["max"]}}
+    assert schema.columns["riders"].metadata == {
+        "tfi": {"checks": ["type", "min", "max"], "warn": ["max"], "column_type": {"type": "int"}}
+    }
     assert parse_rules(RULES)["rides"]["columns"]["riders"] == {"type": "int", "min": 0, "max": 500, "warn": ["max"]}
 
     frame = pd.DataFrame({"day": [pd.Timestamp("2026-01-01").date()], "riders": pd.array([900], dtype="Int64")})

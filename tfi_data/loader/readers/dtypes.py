@@ -53,7 +53,9 @@ def arrow_to_standard(df: pd.DataFrame) -> pd.DataFrame:
 def to_standard(df: pd.DataFrame) -> pd.DataFrame:
     """Standard dtypes for a frame built from Python objects (parsed JSON, say). A column of mixed
     types (an id that is sometimes a number, sometimes text) becomes text, as a CSV would read it;
-    a column of lists or objects, or of nulls only, is left as it is."""
+    a column of lists of numbers or text becomes an Arrow list column (``pd.ArrowDtype``) with its
+    element types, so ``[40, 60]`` stays integers through the cache; a column holding objects stays
+    Python lists/dicts (the cache keeps them as JSON); nulls only are left as they are."""
     out = df.copy(deep=False)
     for i in range(df.shape[1]):  # by position: flattened names may repeat
         column = df.iloc[:, i]
@@ -66,7 +68,18 @@ def to_standard(df: pd.DataFrame) -> pd.DataFrame:
             converted = arr.to_pandas(types_mapper=_arrow_to_standard)
             converted.index = df.index
             out.isetitem(i, converted)
+        elif pa.types.is_nested(arr.type) and not _has_struct(arr.type):
+            # lists of numbers or text keep their element types as an Arrow list column; objects
+            # stay Python dicts (an Arrow struct would give every object every key seen)
+            out.isetitem(i, pd.Series(pd.arrays.ArrowExtensionArray(arr), index=df.index))
     return out
+
+
+def _has_struct(arrow_type: pa.DataType) -> bool:
+    if pa.types.is_struct(arrow_type) or pa.types.is_map(arrow_type) or pa.types.is_union(arrow_type):
+        return True
+    value_type = getattr(arrow_type, "value_type", None)
+    return value_type is not None and _has_struct(value_type)
 
 
 def _is_null(value: Any) -> bool:

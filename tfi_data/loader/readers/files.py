@@ -418,28 +418,28 @@ def records_frame(records: Callable[[Callable[[str], Any]], list[Any]], opts: Ma
             "storage_options, or an option of pandas.read_json (orient, dtype, ...)"
         )
     df = pd.json_normalize(parsed, **normalize_opts)
-    # An integer field with a null or a missing key arrives as float (NaN); like pandas.read_json,
-    # a float column holding only whole numbers is taken as integers (Int64, keeping the gaps).
-    rounded = []
+    # An integer field with a null or a missing key arrives as float (NaN). Parsed again with
+    # integers kept as text, a column whose values were all JSON integers is taken as integers
+    # (Int64, keeping the gaps; exact past 2**53 too); JSON numbers with a fraction or exponent
+    # (1.0, 2.5) keep the column a float column, whole-looking or not.
+    candidates = []
     for i in range(df.shape[1]):
         column = df.iloc[:, i]
         if column.dtype == "float64" and column.hasnans:
             values = column.dropna()
             if len(values) and (values % 1 == 0).all():
-                if (values.abs() < 2**53).all():
-                    df.isetitem(i, column.astype("Int64"))
-                else:
-                    rounded.append(i)
-    if rounded:
-        # Past 2**53 a float64 has already rounded the integers (64-bit ids): parse them again as
-        # text, which json_normalize leaves alone, and let Arrow make them exact integers.
+                candidates.append(i)
+    if candidates:
         exact = pd.json_normalize(records(str), **normalize_opts)
-        for i in rounded:
+        for i in candidates:
+            texts = exact.iloc[:, i].dropna()
+            if not texts.map(lambda v: isinstance(v, str)).all():
+                continue  # a JSON float among them: a float column
             try:
                 ints = pa.array(exact.iloc[:, i], type=pa.string(), from_pandas=True).cast(pa.int64())
             except (pa.ArrowInvalid, pa.ArrowTypeError):
-                continue  # JSON floats after all, or integers past 64 bits: they stay floats
-            df.isetitem(i, pd.arrays.ArrowExtensionArray(ints))
+                continue  # integers past 64 bits: they stay floats
+            df.isetitem(i, pd.Series(ints.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get), index=df.index))
     return to_standard(df)
 
 

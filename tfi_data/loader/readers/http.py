@@ -5,10 +5,13 @@ Options (everything else goes to the pandas parser, e.g. ``sep``, ``dtype``, ``e
 - ``format``: ``csv``, ``json``, ``jsonl`` or ``parquet``; else taken from the Content-Type, else
   from the URL's extension.
 - ``headers``, ``params`` (query parameters merged into the URL); credentials in the URL
-  (``https://user:pw@host/...``) are sent as HTTP Basic auth.
+  (``https://user:pw@host/...``) are sent as HTTP Basic auth. Credentials (``Authorization``,
+  ``Cookie``, and any header whose name looks secret, such as ``X-API-Key``) go only to the
+  first URL's scheme+host+port: a redirect or a next link elsewhere is requested without them.
 - ``timeout`` (seconds the server may stay silent, default 30), ``retries`` (default 3) with
   exponential backoff from ``backoff`` seconds (default 0.5) on 429, 5xx, connection errors and
   timeouts; a ``Retry-After`` header is honoured, every wait capped at ``max_retry_wait`` (30).
+  Requests go through ``requests`` with urllib3's ``Retry``; ``Link`` headers are parsed by requests.
 - JSON: an array of records, or the records under the dotted ``record_path`` (``"data.items"``);
   nested objects become ``a.b`` columns as with ``pandas.json_normalize`` (``sep`` and
   ``max_level`` are accepted); a column of mixed types becomes text.
@@ -24,21 +27,20 @@ the ``url`` (credentials hidden) for change detection, plus the number of ``page
 from __future__ import annotations
 
 import base64
-import contextlib
-import email.utils
-import http.client
+import email.message
 import io
 import json
 import re
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import pandas as pd
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.util.retry import Retry
 
 from tfi_data.loader.readers.dtypes import concat_arrow, standard_dtypes
 from tfi_data.loader.readers.files import read_csv, read_jsonl, read_parquet, records_frame
@@ -64,8 +66,8 @@ _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "js
 
 # Query parameters whose values are masked wherever a URL is shown.
 _SECRET_PARAM = re.compile(r"key|token|secret|passw|pwd|auth|sig|credential|session", re.IGNORECASE)
-_LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
-_REL = re.compile(r"""\brel\s*=\s*"?([^";]*)"?""", re.IGNORECASE)
+# Headers never sent to another origin (beside any whose name looks secret, as X-API-Key).
+_CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 
 
 class HTTPReadError(RuntimeError):
@@ -156,61 +158,116 @@ class _Response:
     url: str  # after redirects: relative next links resolve against it
     safe_url: str
     body: bytes
-    headers: http.client.HTTPMessage
+    headers: Mapping[str, str]  # case-insensitive
+
+    def content_type(self) -> tuple[str, str | None]:
+        """The media type (lower case) and its charset parameter, parsed by the email package."""
+        header = self.headers.get("Content-Type")
+        if not header:
+            return "", None
+        message = email.message.Message()
+        message["Content-Type"] = header
+        return message.get_content_type().lower(), message.get_content_charset()
 
 
-@dataclass(frozen=True)
+def _sensitive(header: str) -> bool:
+    """Headers that carry credentials: never sent to another origin."""
+    return header.lower() in _CREDENTIAL_HEADERS or bool(_SECRET_PARAM.search(header))
+
+
+class _Session(requests.Session):
+    """A session whose redirects drop every credential header, not only ``Authorization``, when
+    they leave the original scheme+host+port (requests' ``should_strip_auth`` decides)."""
+
+    def rebuild_auth(self, prepared_request, response):
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            for name in [n for n in prepared_request.headers if _sensitive(n)]:
+                del prepared_request.headers[name]
+        super().rebuild_auth(prepared_request, response)
+
+
+def _capped_retry(max_wait: float) -> type[Retry]:
+    class CappedRetry(Retry):
+        """urllib3's Retry with every server-requested wait (``Retry-After``) capped."""
+
+        def get_retry_after(self, response):
+            wait = super().get_retry_after(response)
+            return None if wait is None else min(wait, max_wait)
+
+    return CappedRetry
+
+
 class _Client:
-    headers: dict[str, str]
-    timeout: float
-    retries: int
-    backoff: float
-    max_retry_wait: float
+    """GETs with urllib3's ``Retry`` (exponential backoff on 429, 5xx, connection errors and
+    timeouts, honouring ``Retry-After``) through a requests session."""
+
+    def __init__(self, headers: dict[str, str], timeout: float, retries: int, backoff: float, max_retry_wait: float):
+        self.headers = headers
+        self.timeout = timeout
+        self.retries = retries
+        self.origin: str | None = None  # the first URL: credentials go only to its origin
+        retry = _capped_retry(max_retry_wait)(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            allowed_methods=frozenset({"GET"}),
+            status_forcelist=[429, *range(500, 600)],
+            backoff_factor=backoff,
+            backoff_max=max_retry_wait,
+            respect_retry_after_header=True,
+            raise_on_status=False,  # the last response is reported with its status
+        )
+        self.session = _Session()
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        # Some APIs and CDNs turn away a client's default agent.
+        self.session.headers["User-Agent"] = "tfi-data"
 
     def get(self, url: str) -> _Response:
         safe = redact_url(url)
         parts = urlsplit(url)
-        # urllib's own errors for other schemes would print the whole URL, secrets included.
+        # other schemes' errors would print the whole URL, secrets included
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"not an http(s) URL: {safe}")
-        # Some APIs and CDNs turn away urllib's default agent.
-        headers = {"User-Agent": "tfi-data", **self.headers}
-        attempts = self.retries + 1
-        attempt = 1
-        while True:
-            tried = f" (after {attempt} attempts)" if attempt > 1 else ""
-            retry_after = None
-            try:
-                request = urllib.request.Request(url, headers=headers)
-                with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                    return _Response(resp.geturl(), safe, resp.read(), resp.headers)
-            except urllib.error.HTTPError as exc:
-                exc.close()
-                if (exc.code != 429 and exc.code < 500) or attempt >= attempts:
-                    raise HTTPReadError(f"HTTP {exc.code} {exc.reason} from {safe}{tried}") from exc
-                retry_after = exc.headers.get("Retry-After")
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-                reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-                if attempt >= attempts:
-                    if isinstance(reason, TimeoutError):
-                        raise HTTPReadError(f"timed out after {self.timeout:g} s waiting for {safe}{tried}") from exc
-                    raise HTTPReadError(f"cannot reach {safe}: {reason}{tried}") from exc
-            time.sleep(self._wait(attempt, retry_after))
-            attempt += 1
+        if self.origin is None:
+            self.origin = url
+        headers = self.headers
+        if self.session.should_strip_auth(self.origin, url):  # a next link to another origin
+            headers = {k: v for k, v in headers.items() if not _sensitive(k)}
+        try:
+            resp = self.session.get(url, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise self._failure(exc, safe) from exc
+        attempts = len(resp.raw.retries.history) + 1 if resp.raw is not None and resp.raw.retries else 1
+        tried = f" (after {attempts} attempts)" if attempts > 1 else ""
+        if resp.status_code >= 400:
+            raise HTTPReadError(f"HTTP {resp.status_code} {resp.reason} from {safe}{tried}")
+        return _Response(resp.url, safe, resp.content, resp.headers)
 
-    def _wait(self, attempt: int, retry_after: str | None) -> float:
-        wait = self.backoff * 2 ** (attempt - 1)
-        if retry_after:
-            try:
-                wait = float(retry_after)
-            except ValueError:
-                with contextlib.suppress(TypeError, ValueError):  # unreadable: keep the backoff
-                    wait = email.utils.parsedate_to_datetime(retry_after).timestamp() - time.time()
-        return min(max(wait, 0.0), self.max_retry_wait)
+    def _failure(self, exc: requests.RequestException, safe: str) -> HTTPReadError:
+        """The error of a request that never got a response, without the URL's query (urllib3's
+        messages include it)."""
+        reason: BaseException = exc
+        while isinstance(reason, (requests.RequestException, MaxRetryError)) and reason.args:
+            inner = reason.args[0]
+            inner = getattr(inner, "reason", inner) if isinstance(inner, MaxRetryError) else inner
+            if not isinstance(inner, BaseException) or inner is reason:
+                break
+            reason = inner
+        tried = f" (after {self.retries + 1} attempts)" if self.retries else ""
+        if isinstance(exc, requests.Timeout) or isinstance(reason, (TimeoutError, ReadTimeoutError)):
+            return HTTPReadError(f"timed out after {self.timeout:g} s waiting for {safe}{tried}")
+        text = str(reason)
+        if isinstance(reason, NewConnectionError):  # "<HTTPConnection object at 0x..>: Failed to ...: [Errno] .."
+            text = text.rpartition(": ")[2] if "Errno" not in text else text[text.index("[Errno") :]
+        return HTTPReadError(f"cannot reach {safe}: {text}{tried}")
 
 
 def _detect_format(response: _Response) -> str:
-    content_type = (response.headers.get_content_type() or "").lower()
+    content_type = response.content_type()[0]
     if content_type in _CONTENT_TYPES:
         return _CONTENT_TYPES[content_type]
     if content_type.endswith("+json"):  # application/vnd.api+json and the like
@@ -229,7 +286,7 @@ def _frame(response: _Response, fmt: str, options: Mapping[str, Any]) -> pd.Data
     if not response.body.strip():  # an empty page, not a parse error
         return pd.DataFrame()
     if fmt == "csv":
-        charset = response.headers.get_content_charset()
+        charset = response.content_type()[1]
         if charset and "encoding" not in options:
             options = {**options, "encoding": charset}
         return read_csv(io.BytesIO(response.body), options)
@@ -266,11 +323,9 @@ def _next_url(response: _Response, doc: Any, next_link: str | None) -> str | Non
             target = target.get(key) if isinstance(target, dict) else None
         if isinstance(target, str) and target.strip():
             return urljoin(response.url, target.strip())
-    for value in response.headers.get_all("Link") or ():
-        for match in _LINK.finditer(value):
-            rel = _REL.search(match.group(2))
-            if rel and "next" in rel.group(1).lower().split():
-                return urljoin(response.url, match.group(1).strip())
+    for link in requests.utils.parse_header_links(response.headers.get("Link", "")):
+        if "next" in str(link.get("rel", "")).lower().split() and link.get("url", "").strip():
+            return urljoin(response.url, link["url"].strip())
     return None
 
 
