@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow
 import yaml
 from pandas.api import types as ptypes
 
@@ -123,8 +124,8 @@ def _hashable(v: Any) -> Any:
 def _distinct(values: pd.Series) -> int:
     try:
         return int(values.nunique())
-    except TypeError:  # unhashable values: lists, dicts
-        return int(values.map(_hashable).nunique())
+    except (TypeError, pyarrow.ArrowNotImplementedError):  # lists and dicts: Python's or Arrow's
+        return int(values.astype(object).map(_hashable).nunique())
 
 
 _PY_KINDS = {
