@@ -35,14 +35,16 @@ RUN /opt/venv/bin/pip install --quiet -r /tmp/constraints.txt -c /tmp/constraint
         done; \
     done
 
-# --- build: the tfi-data wheel (no dependencies) from the source tree.
-FROM ${BASE_IMAGE} AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# --- build: the tfi-data wheel (no dependencies) from the source tree, installed apart (under
+# /install, scripts pointing at /opt/venv/bin/python) so the runtime stage only copies files.
+FROM deps AS build
 RUN python -m venv /opt/build && /opt/build/bin/pip install --quiet "setuptools>=68,<81" "wheel>=0.40"
 WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY tfi_data ./tfi_data
-RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /wheels .
+RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install --quiet --no-deps --no-index --no-compile --prefix /install /wheels/*.whl \
+ && /opt/venv/bin/python -m compileall -q /install
 
 # --- runtime: the base image, the dependency layer, the wheel, a non-root user.
 FROM ${BASE_IMAGE} AS runtime
@@ -60,9 +62,7 @@ RUN groupadd --system --gid ${UID} tfi \
  && chown -R tfi:tfi /opt/dagster /var/lib/tfi-data
 COPY --from=deps /opt/venv /opt/venv
 # Everything below changes with the code only: a code change rebuilds from here.
-COPY --from=build /wheels /tmp/wheels
-RUN pip install --quiet --no-deps --no-index --no-cache-dir --disable-pip-version-check /tmp/wheels/*.whl \
- && rm -rf /tmp/wheels
+COPY --from=build /install/ /opt/venv/
 COPY --chown=tfi:tfi deploy/dagster.yaml /opt/dagster/home/dagster.yaml
 COPY --chown=tfi:tfi dagster.yaml /opt/dagster/local/dagster.yaml
 COPY deploy/workspace.yaml /opt/dagster/workspace.yaml
