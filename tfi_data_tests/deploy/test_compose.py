@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from tfi_data_tests.conftest import REPO, run_cli, table_rows
@@ -139,6 +140,15 @@ WORKSPACE = """{ workspaceOrError { ... on Workspace { locationEntries { name
   locationOrLoadError { __typename ... on RepositoryLocation { repositories { name jobs { name } } } } } } } }"""
 RELOAD = """mutation($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) { __typename } }"""
 STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+STEPS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { stepStats { stepKey status } } } }"
+REEXECUTE = """
+mutation($params: ReexecutionParams!) {
+  launchRunReexecution(reexecutionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
 CAPTURES = """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection {
   events { __typename ... on LogsCapturedEvent { fileKey stepKeys } } } } }"""
 CAPTURED = "query($key: [String!]!) { capturedLogs(logKey: $key) { stdout stderr } }"
@@ -153,6 +163,32 @@ def _jobs(stack: Stack) -> set[str]:
         for repo in (entry["locationOrLoadError"] or {}).get("repositories", [])
         for job in repo["jobs"]
     }
+
+
+def _wait_for_run(stack: Stack, run_id: str) -> str:
+    status = {}
+
+    def finished() -> bool:
+        status["value"] = stack.graphql(STATUS, {"id": run_id})["runOrError"]["status"]
+        return status["value"] in ("SUCCESS", "FAILURE", "CANCELED")
+
+    stack.wait(f"run {run_id}", finished, timeout=300)
+    return status["value"]
+
+
+def _executed_steps(stack: Stack, run_id: str) -> dict[str, str]:
+    stats = stack.graphql(STEPS, {"id": run_id})["runOrError"]["stepStats"]
+    return {s["stepKey"]: s["status"] for s in stats}
+
+
+def _sql(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
 
 
 def test_stack_runs_an_init_repository_job_launched_through_the_webserver(stack: Stack, pg_url: str) -> None:
@@ -183,14 +219,7 @@ def test_stack_runs_an_init_repository_job_launched_through_the_webserver(stack:
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
 
-    status = {}
-
-    def finished() -> bool:
-        status["value"] = stack.graphql(STATUS, {"id": run_id})["runOrError"]["status"]
-        return status["value"] in ("SUCCESS", "FAILURE", "CANCELED")
-
-    stack.wait("the run", finished, timeout=300)
-    assert status["value"] == "SUCCESS", "\n".join(map(stack.logs, ("code-server", "daemon")))
+    assert _wait_for_run(stack, run_id) == "SUCCESS", "\n".join(map(stack.logs, ("code-server", "daemon")))
     print(f"\ncompose stack: up to a successful run in {time.monotonic() - started:.1f} s")
     assert len(table_rows(pg_url, "trips", "day, route")) == 6
 
@@ -203,6 +232,27 @@ def test_stack_runs_an_init_repository_job_launched_through_the_webserver(stack:
     stderr = "".join(log["stderr"] or "" for log in logs)
     assert "trips: 6 rows for 2 routes" in stdout  # printed by the dataloader's transformer
     assert "STEP_SUCCESS" in stderr
+
+    # Re-execution from failure: a run whose export fails (a view stands where the table goes) is
+    # re-executed after the cause is gone; only the failed part runs again, on the outputs the
+    # parent run left in the shared cache volume.
+    _sql(pg_url, "DROP TABLE trips", "CREATE VIEW trips AS SELECT 1 AS blocked")
+    launched = stack.graphql(LAUNCH, {"params": {"selector": selector, "runConfigData": {}}})["launchRun"]
+    failed_run = launched["run"]["runId"]
+    assert _wait_for_run(stack, failed_run) == "FAILURE"
+    parent_steps = _executed_steps(stack, failed_run)
+    assert "FAILURE" in parent_steps.values() and "SUCCESS" in parent_steps.values(), parent_steps
+    _sql(pg_url, "DROP VIEW trips")
+    params = {"parentRunId": failed_run, "strategy": "FROM_FAILURE"}
+    relaunched = stack.graphql(REEXECUTE, {"params": params})["launchRunReexecution"]
+    assert relaunched["__typename"] == "LaunchRunSuccess", relaunched
+    child = relaunched["run"]["runId"]
+    assert _wait_for_run(stack, child) == "SUCCESS", stack.logs("code-server")
+    child_steps = _executed_steps(stack, child)
+    assert set(child_steps.values()) == {"SUCCESS"}
+    reused = {key for key, status in parent_steps.items() if status == "SUCCESS"} - set(child_steps)
+    assert reused, f"every step ran again: parent {parent_steps}, child {child_steps}"
+    assert len(table_rows(pg_url, "trips", "day, route")) == 6
 
     # The one-shot run service: every pipeline of the mounted directory; exit code = result.
     once = stack.compose("--profile", "run", "run", "-T", "--rm", "run")
