@@ -42,9 +42,12 @@ RUN python -m venv /opt/build && /opt/build/bin/pip install --quiet "setuptools>
 WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY tfi_data ./tfi_data
+# `pip check` fails the build when pyproject.toml needs a dependency the pins lack.
 RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /wheels . \
  && /opt/venv/bin/pip install --quiet --no-deps --no-index --no-compile --prefix /install /wheels/*.whl \
- && /opt/venv/bin/python -m compileall -q /install
+ && /opt/venv/bin/python -m compileall -q /install \
+ && { PYTHONPATH=/install/lib/python3.11/site-packages /opt/venv/bin/pip check \
+      || { echo "deploy/constraints.txt does not satisfy pyproject.toml: run deploy/lock.py" >&2; exit 1; }; }
 
 # --- runtime: the base image, the dependency layer, the wheel, a non-root user.
 FROM ${BASE_IMAGE} AS runtime

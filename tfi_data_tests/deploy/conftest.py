@@ -1,12 +1,14 @@
 """Fixtures for the container tests: real podman, the project's Dockerfile and compose file.
 
-The image is built once per session (tag ``localhost/tfi-data:test``, kept afterwards so the next
-session reuses its layers). Without podman these tests skip locally and FAIL in CI (``CI=true``):
+The image is built once per session (tag ``localhost/tfi-data:test-<checkout hash>``, kept
+afterwards so the next session reuses its layers). Without podman these tests skip locally and
+FAIL in CI (``CI=true``):
 ``bash ../shared/containers/setup.sh`` installs podman, podman-compose and the base image.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,7 +25,8 @@ from sqlalchemy.engine import make_url
 
 from tfi_data_tests.conftest import EXAMPLES, REPO
 
-IMAGE = "localhost/tfi-data:test"
+# One tag per checkout: worktrees on one machine do not retag each other's image.
+IMAGE = f"localhost/tfi-data:test-{hashlib.sha1(str(REPO).encode()).hexdigest()[:8]}"
 
 
 def in_ci() -> bool:

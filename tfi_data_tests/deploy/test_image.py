@@ -119,7 +119,7 @@ def test_a_code_only_change_rebuilds_from_cached_dependencies_fast(image: BuiltI
         shutil.copytree(REPO / tree, context / tree, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     with (context / "tfi_data" / "settings.py").open("a") as f:
         f.write(f"\n# code-only change {time.time()}\n")
-    tag = "localhost/tfi-data:test-rebuild"
+    tag = f"{image.name}-rebuild"
     started = time.monotonic()
     done = sh("podman", "build", "--format", "docker", "-t", tag, str(context), timeout=600)
     seconds = time.monotonic() - started
