@@ -46,7 +46,7 @@ COPY tfi_data ./tfi_data
 RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /wheels . \
  && /opt/venv/bin/pip install --quiet --no-deps --no-index --no-compile --prefix /install /wheels/*.whl \
  && /opt/venv/bin/python -m compileall -q /install \
- && { PYTHONPATH=/install/lib/python3.11/site-packages /opt/venv/bin/pip check \
+ && { PYTHONPATH=$(echo /install/lib/python3*/site-packages) /opt/venv/bin/pip check \
       || { echo "deploy/constraints.txt does not satisfy pyproject.toml: run deploy/lock.py" >&2; exit 1; }; }
 
 # --- runtime: the base image, the dependency layer, the wheel, a non-root user.
