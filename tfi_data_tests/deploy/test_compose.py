@@ -23,11 +23,13 @@ from tfi_data_tests.deploy.conftest import BuiltImage, free_port, open_up, requi
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
+BASE_IMAGE = "python:3.11-slim-bookworm"  # the Dockerfile's default BASE_IMAGE (setup.sh builds it)
+
 # The test's only additions to compose.yaml + the repository's compose.override.yaml.
 TEST_OVERRIDE = """\
 services:
   postgres:               # stand-in: the host's PostgreSQL serves the stack
-    image: {image}
+    image: {base_image}   # the base image: no declared volumes to leave behind
     entrypoint: ["sleep", "infinity"]
     network_mode: host
     healthcheck: !reset null
@@ -101,7 +103,7 @@ def init_repo() -> Iterator[Path]:
 def stack(image: BuiltImage, pg_url: str, init_repo: Path, tmp_path: Path) -> Iterator[Stack]:
     require_tool("podman-compose")
     override = tmp_path / "test-override.yaml"
-    override.write_text(TEST_OVERRIDE.format(image=image.name))
+    override.write_text(TEST_OVERRIDE.format(base_image=BASE_IMAGE))
     database = pg_url.rsplit("/", 1)[1]
     web_port, code_port = free_port(), free_port()
     env = {
@@ -192,6 +194,7 @@ def _sql(url: str, *statements: str) -> None:
 
 
 def test_stack_runs_an_init_repository_job_launched_through_the_webserver(stack: Stack, pg_url: str) -> None:
+    volumes_before = set(sh("podman", "volume", "ls", "-q").stdout.split())
     started = time.monotonic()
     up = stack.compose("up", "-d")
     assert up.returncode == 0, up.stderr[-3000:]
@@ -270,6 +273,8 @@ def test_stack_runs_an_init_repository_job_launched_through_the_webserver(stack:
     down = stack.compose("down", "-v", "-t", "1", timeout=120)
     assert down.returncode == 0, down.stderr
     assert sh("podman", "ps", "-aq", "--filter", f"label=io.podman.compose.project={stack.project}").stdout == ""
+    left = set(sh("podman", "volume", "ls", "-q").stdout.split()) - volumes_before
+    assert not left, f"volumes left behind by the stack: {sorted(left)}"
 
 
 def test_compose_file_declares_the_production_stack() -> None:
