@@ -184,6 +184,26 @@ def cmd_cache_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a ready private dataloaders repository (example, rules, tests, compose override)."""
+    from tfi_data.scaffold import ScaffoldError, init_repository
+
+    try:
+        written = init_repository(args.path, name=args.name)
+    except ScaffoldError as exc:
+        print(f"tfi-data: init: {exc}", file=sys.stderr)
+        return 2
+    root = Path(args.path).resolve()
+    for file in written:
+        print(f"  {file.relative_to(root)}")
+    print(
+        f"wrote a dataloaders repository to {root}; next:\n"
+        f"  cd {root} && python -m pytest     (its tests: every dataloader into a temporary database)\n"
+        f"  python run.py                     (every dataloader into ./tfi_data.sqlite)"
+    )
+    return 0
+
+
 def _table(rows: list[dict]) -> str:
     if not rows:
         return "(no exports ran)"
@@ -254,6 +274,10 @@ def parser() -> argparse.ArgumentParser:
     prune.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 90m, 12h, 7d, 2w")
     prune.add_argument("--cache-dir", help="the cache (default: $TFI_CACHE_DIR or .tfi_cache)")
     prune.set_defaults(func=cmd_cache_prune)
+    init = sub.add_parser("init", help="write a new private dataloaders repository (example, tests, compose override)")
+    init.add_argument("path", help="an empty or new directory")
+    init.add_argument("--name", help="project name in its pyproject.toml (default: the directory's name)")
+    init.set_defaults(func=cmd_init)
     lst = sub.add_parser("list", help="list the pipelines under a path")
     lst.add_argument("path")
     lst.set_defaults(func=cmd_list)
