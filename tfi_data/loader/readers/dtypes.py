@@ -62,6 +62,8 @@ def to_standard(df: pd.DataFrame) -> pd.DataFrame:
         try:
             arr = pa.array(column, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
+            if any(isinstance(v, (list, dict)) for v in column):
+                continue  # lists of mixed values, or lists beside scalars: kept as they are (JSON)
             text = [None if _is_null(v) else v if isinstance(v, str) else json.dumps(v) for v in column]
             arr = pa.array(text, pa.string())
         if _arrow_to_standard(arr.type) is not None:

@@ -321,9 +321,11 @@ def read_json(target: Any, options: Mapping[str, Any]) -> pd.DataFrame:
 
     def records(parse_int: Callable[[str], Any]) -> list[Any]:
         try:
-            document = json.loads(text, parse_int=parse_int)
+            document = json.loads(text, parse_int=parse_int, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise ReadError(f"line {exc.lineno} column {exc.colno}: malformed JSON: {exc.msg}") from None
+        except BadNumber as exc:
+            raise ReadError(f"{_where_token(text, exc.token)}{exc}") from None
         if record_path is not None:
             document = _at_record_path(document, record_path)
         elif isinstance(document, dict):
@@ -358,7 +360,7 @@ def read_jsonl(target: Any, options: Mapping[str, Any]) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line, parse_int=parse_int)
+                record = json.loads(line, parse_int=parse_int, parse_constant=_no_constant)
                 if record_path is not None:  # the records inside each line's document
                     found = _at_record_path(record, record_path)
                     parsed.extend(_objects(found if isinstance(found, list) else [found], f"line {number}: "))
@@ -405,11 +407,45 @@ def _objects(records: list[Any], where: str) -> list[Any]:
     return records
 
 
+class BadNumber(ReadError):
+    """A JSON number that cannot be stored as it is written."""
+
+    def __init__(self, token: str, message: str) -> None:
+        super().__init__(message)
+        self.token = token
+
+
+def _no_constant(name: str) -> Any:
+    raise BadNumber(name, f"{name} is not a JSON number; a NaN or an infinity would be stored as something else")
+
+
+def _int64(text: str) -> int:
+    """A JSON integer that fits 64 bits (signed, or unsigned up to 2**64 - 1)."""
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise BadNumber(text, f"the integer {text} does not fit 64 bits; no column type holds it exactly")
+    return value
+
+
+# A JSON string, or (group 1) a bare token: where a number or constant is, outside strings.
+_TOKENS = re.compile(r'"(?:\\.|[^"\\])*"|(-?[A-Za-z0-9.+-]+)')
+
+
+def _where_token(text: str, token: str) -> str:
+    """'line L column C: ' of the first ``token`` outside strings, or '' if it cannot be found."""
+    for match in _TOKENS.finditer(text):
+        if match.group(1) == token:
+            line = text.count("\n", 0, match.start(1)) + 1
+            column = match.start(1) - (text.rfind("\n", 0, match.start(1)) + 1) + 1
+            return f"line {line} column {column}: "
+    return ""
+
+
 def records_frame(records: Callable[[Callable[[str], Any]], list[Any]], opts: Mapping[str, Any]) -> pd.DataFrame:
     """``records(parse_int)`` flattened by ``pandas.json_normalize`` into standard dtypes: the one
     JSON flattener (files, JSON Lines and HTTP). ``records`` parses the JSON again with
     ``parse_int=str`` when integers past 2**53 need their exact value."""
-    parsed = records(int)
+    parsed = records(_int64)
     normalize_opts = {k: v for k, v in opts.items() if k not in ("encoding", "compression", "storage_options")}
     unknown = set(normalize_opts) - {"sep", "max_level"}
     if unknown:
