@@ -118,6 +118,7 @@ CASES = [
     _json("malformed.json", '[{"id": 1}, {"id": 2]', refuse=True),
     _json("trailing_comma.json", '[{"id": 1},]', refuse=True),
     _json("deep.json", DEEP, refuse=True, where=False),
+    _json("deep_line.jsonl", '{"id": 1}\n{"a": ' + DEEP + "}\n", kind="jsonl", refuse=True),
     _json("nan.json", '[{"id": 1, "x": NaN}]', refuse=True),
     _json("infinity.json", '[{"id": 1, "x": Infinity}]', refuse=True),
     _json("int_beyond_64_bits.json", '[{"id": 1, "n": 123456789012345678901234567890}]', refuse=True),
@@ -278,6 +279,7 @@ def test_each_hostile_file_is_read_right_or_refused_with_file_and_position(case,
         assert case.name in message, f"the refusal does not name the file: {message}"
         if case.where:
             assert POSITION.search(message), f"the refusal names no position: {message}"
+        assert not re.search(r"\b(RecursionError|OverflowError|KeyError|AttributeError|TypeError)\b", message), message
         return
     assert not case.refuse, f"{case.name}: loaded {len(frame)} row(s) from a file that must be refused"
     CHECKS[case.kind](case, frame)

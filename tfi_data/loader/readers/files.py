@@ -12,6 +12,7 @@ import codecs
 import contextlib
 import json
 import re
+import sys
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
@@ -326,6 +327,10 @@ def read_json(target: Any, options: Mapping[str, Any]) -> pd.DataFrame:
             raise ReadError(f"line {exc.lineno} column {exc.colno}: malformed JSON: {exc.msg}") from None
         except BadNumber as exc:
             raise ReadError(f"{_where_token(text, exc.token)}{exc}") from None
+        except RecursionError:
+            raise ReadError(
+                f"nested deeper than Python's JSON parser goes ({sys.getrecursionlimit()} levels)"
+            ) from None
         if record_path is not None:
             document = _at_record_path(document, record_path)
         elif isinstance(document, dict):
@@ -367,6 +372,8 @@ def read_jsonl(target: Any, options: Mapping[str, Any]) -> pd.DataFrame:
                     continue
             except json.JSONDecodeError as exc:
                 raise ReadError(f"line {number} column {exc.colno}: malformed JSON: {exc.msg}") from None
+            except RecursionError:
+                raise ReadError(f"line {number}: nested deeper than Python's JSON parser goes") from None
             except ReadError as exc:
                 raise ReadError(f"line {number}: {exc}") from None
             if not isinstance(record, dict):
