@@ -64,6 +64,13 @@ def check_names(
                 f"table {table!r}: {what} name {name!r} is not accepted by {dialect.name} "
                 f"(empty, surrounding spaces, NUL, or longer than {limit} characters)"
             )
+        if dialect.name in ("mysql", "mariadb") and ("`" in name or "\n" in name or "\r" in name):
+            # MariaDB stores such a name, but SQLAlchemy's MySQL reflection reads it back wrong
+            # (a doubled backtick kept, a line break lost), so every later export would fail
+            raise SchemaError(
+                f"table {table!r}: {what} name {name!r} has a backtick or a line break, which "
+                f"{dialect.name} cannot give back to tfi-data intact; rename it"
+            )
     seen: dict[str, str] = {}
     for name in list(existing) + [c for c in columns if c not in existing]:
         other = seen.setdefault(fold(name, dialect), name)
@@ -76,7 +83,20 @@ def check_names(
 
 
 def reflect(conn: sa.Connection, table: str, schema: str | None) -> sa.Table | None:
-    if not sa.inspect(conn).has_table(table, schema=schema):
+    inspector = sa.inspect(conn)
+    if conn.dialect.name == "sqlite":
+        # SQLite takes `Orders` and `orders` as one table: writing one would change the other's rows
+        other = [
+            t
+            for t in inspector.get_table_names(schema=schema)
+            if t != table and fold(t, conn.dialect) == fold(table, conn.dialect)
+        ]
+        if other:
+            raise SchemaError(
+                f"table {table!r} is the table {other[0]!r} on sqlite, which ignores case in table names: "
+                "export into the table by its own name, or rename one of them"
+            )
+    if not inspector.has_table(table, schema=schema):
         return None
     return sa.Table(table, sa.MetaData(), schema=schema, autoload_with=conn)
 

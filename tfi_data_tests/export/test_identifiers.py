@@ -70,3 +70,19 @@ def test_a_nul_character_in_text_is_refused_on_postgres_naming_the_column(pg_url
     df = pd.DataFrame({"id": [1], "note": ["a\x00b"]})
     with pytest.raises(ExportError, match=r"table 't': column 'note' .*NUL character"):
         Exporter(pg_url).export(df, Export(table="t", keys=["id"]))
+
+
+def test_tables_differing_only_in_case_are_refused_on_sqlite(sqlite_url):
+    """SQLite takes Orders and orders as one table: a sync into one would delete the other's rows."""
+    exporter = Exporter(sqlite_url)
+    exporter.export(pd.DataFrame({"id": [1], "v": ["a"]}), Export("Orders", keys=["id"]))
+    with pytest.raises(ExportError, match="table 'orders' is the table 'Orders' on sqlite"):
+        exporter.export(pd.DataFrame({"id": [2], "v": ["b"]}), Export("orders", keys=["id"], mode="sync"))
+    assert exporter.read(Export("Orders", keys=["id"]))["id"].tolist() == [1]
+
+
+def test_names_mariadb_cannot_give_back_are_refused_at_once(mariadb_url):
+    exporter = Exporter(mariadb_url)
+    for name in ("back`tick", "new\nline"):
+        with pytest.raises(ExportError, match="a backtick or a line break"):
+            exporter.export(pd.DataFrame({"id": [1], name: ["x"]}), Export("names", keys=["id"]))

@@ -47,10 +47,14 @@ NAMES = [
 
 
 # Names a database itself refuses: there the export must be refused, naming the column.
+# Surrounding spaces are refused everywhere (MySQL cannot hold a trailing one; elsewhere they are
+# nearly always a header's typo); MariaDB's names with a backtick or a line break cannot be read
+# back by SQLAlchemy's reflection, and it holds only Basic Multilingual Plane characters.
+EVERYWHERE = {" leading", "trailing "}
 REFUSED_BY = {
-    "mysql": {"trailing ", "emoji🚌"},  # MySQL: no trailing space, only the Basic Multilingual Plane
-    "sqlite": set(),
-    "postgresql": set(),
+    "mysql": EVERYWHERE | {"emoji🚌", "back`tick", "new\nline"},
+    "sqlite": EVERYWHERE,
+    "postgresql": EVERYWHERE,
 }
 
 
@@ -65,7 +69,7 @@ def test_thirty_hostile_names_on_every_database_twice(db_url, figures):
         frame = pd.DataFrame({"id": [1, 2], name: ["x", None], "plain": [1.5, 2.5]})
         spec = Export(table=table, keys=["id"], mode="merge")
         if name in REFUSED_BY[dialect]:
-            with pytest.raises(ExportError, match=re.escape(repr(name))):
+            with pytest.raises(ExportError, match=re.escape(repr(name)[1:-1])):
                 exporter.export(frame, spec)
             refused.append(name)
             continue

@@ -64,7 +64,9 @@ def test_an_unstorable_column_is_named(tmp_path, sqlite_url):
     )
     result = Pipeline(details, database_url=sqlite_url).ingest()
     assert not result.success
-    assert "output 'frame_t' of step 'transform': column(s) 'v' (int, str) cannot be stored as Parquet" in (result.error)
+    assert "output 'frame_t' of step 'transform': column(s) 'v' (int, str) cannot be stored as Parquet" in (
+        result.error
+    )
 
 
 def _dataloader(tmp_path, body: str):
