@@ -89,5 +89,6 @@ def test_thirty_hostile_names_on_every_database_twice(db_url, figures):
         passed += 1
     figures.append(
         f"{dialect}: {passed}/{len(NAMES)} hostile identifiers as table and column names written and rerun "
-        f"with 0 writes; {len(refused)} refused (by the database, or surrounding spaces), named in the error ({refused})"
+        f"with 0 writes; {len(refused)} refused (by the database, or surrounding spaces), named in the error "
+        f"({refused})"
     )
