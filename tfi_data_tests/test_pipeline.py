@@ -161,3 +161,19 @@ def test_dry_run_reports_the_counts_of_a_real_run_and_writes_nothing(db_url, exa
     planned = [(e.inserted, e.updated, e.deleted, e.unchanged, e.rows_in_table) for e in plan.exports]
     assert planned == [(e.inserted, e.updated, e.deleted, e.unchanged, e.rows_in_table) for e in done.exports]
     assert planned == [(0, 1, 1, 3, 4)]
+
+
+def test_a_header_only_file_under_sync_meets_the_delete_guard(tmp_path, sqlite_url):
+    (tmp_path / "d.csv").write_text("id,v\n1,a\n2,b\n")
+    details = PipelineDetails(
+        name="ae",
+        sources=[Source.csv("d", "d.csv", allow_empty=True)],
+        exports=[Export("ae", keys=["id"], mode="sync")],
+        base_dir=tmp_path,
+    )
+    assert Pipeline(details, database_url=sqlite_url).ingest().success
+    (tmp_path / "d.csv").write_text("id,v\n")
+    result = Pipeline(details, database_url=sqlite_url).ingest()
+    assert not result.success
+    assert "sync would delete 2 of 2 rows (100%), more than max_delete_fraction=0.5; nothing was written" in result.error
+    assert len(table_rows(sqlite_url, "ae", "id")) == 2

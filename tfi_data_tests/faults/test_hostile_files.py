@@ -71,6 +71,7 @@ CASES = [
     _csv("plain.csv", "id,name\n1,a\n2,b\n"),
     _csv("bom.csv", "\ufeffid,name\n1,a\n2,b\n"),
     _csv("crlf.csv", "id,name\r\n1,a\r\n2,b\r\n"),
+    _csv("cr_only.csv", "id,name\r1,a\r2,b\r"),
     _csv("no_final_newline.csv", "id,name\n1,a\n2,b"),
     _csv("quoted_newline.csv", 'id,text\n1,"line one\nline two"\n2,plain\n'),
     _csv("quoted_separator.csv", 'id,text\n1,"a, b, c"\n2,"x,y"\n'),
