@@ -175,5 +175,7 @@ def test_a_header_only_file_under_sync_meets_the_delete_guard(tmp_path, sqlite_u
     (tmp_path / "d.csv").write_text("id,v\n")
     result = Pipeline(details, database_url=sqlite_url).ingest()
     assert not result.success
-    assert "sync would delete 2 of 2 rows (100%), more than max_delete_fraction=0.5; nothing was written" in result.error
+    assert (
+        "sync would delete 2 of 2 rows (100%), more than max_delete_fraction=0.5; nothing was written" in result.error
+    )
     assert len(table_rows(sqlite_url, "ae", "id")) == 2
