@@ -121,11 +121,14 @@ def _hashable(v: Any) -> Any:
     return v
 
 
+def _comparable(s: pd.Series) -> pd.Series:
+    """Lists and dicts (Python's, or an Arrow list column) as their JSON text; other values as they are."""
+    nested = isinstance(s.dtype, pd.ArrowDtype) and pyarrow.types.is_nested(s.dtype.pyarrow_dtype)
+    return s.astype(object).map(_hashable) if nested or s.dtype == object else s
+
+
 def _distinct(values: pd.Series) -> int:
-    try:
-        return int(values.nunique())
-    except (TypeError, pyarrow.ArrowNotImplementedError):  # lists and dicts: Python's or Arrow's
-        return int(values.astype(object).map(_hashable).nunique())
+    return int(_comparable(values).nunique())
 
 
 _PY_KINDS = {
@@ -556,7 +559,7 @@ def key_findings(df: pd.DataFrame, keys: Sequence[str], shown: int = 5) -> list[
     if not present:
         return findings
     # lists or dicts in a key column: compared by their JSON text
-    frame = df[present].apply(lambda col: col.map(_hashable) if col.dtype == object else col)
+    frame = df[present].apply(_comparable)
     dup = frame.duplicated(keep=False)
     nulls = frame.isna().any(axis=1)
     if nulls.any():

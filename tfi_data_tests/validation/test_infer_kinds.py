@@ -39,14 +39,13 @@ def test_lists_dicts_mixed_all_null_and_binary_columns_get_rules_or_a_comment_ne
 
     rules = infer_rules(frames, key_columns={"items": ["tags"]})  # a key of lists: a finding, not a crash
     cols = rules["items"]["columns"]
-    assert cols["tags"] == {"nullable": False}  # was TypeError: unhashable type: 'list'
-    assert cols["meta"] == {"nullable": False}
+    assert cols["tags"] == {"type": "json", "nullable": False}  # was TypeError: unhashable type: 'list'
+    assert cols["meta"] == {"type": "json", "nullable": False}
     assert cols["mixed"]["type"] == "str"  # the JSON reader makes text of mixed scalars
     assert cols["gone"] == {"nullable": True}
     assert rules["blobs"]["columns"]["blob"] == {"nullable": False}
     text = rules_to_yaml(rules, frames)
-    assert "# 30 rows, no nulls, 3 distinct, lists: no type in the rules, only nulls checked" in text
-    assert "objects (dicts): no type in the rules" in text
+    assert "tags:  {type: json, nullable: false}  # 30 rows, no nulls, 3 distinct" in text  # stored as JSON
     assert "all null: no type or value checks inferred" in text
     assert "binary values: no type in the rules" in text
     assert "# NOTE key ['tags'] is not unique: 30 rows share 3 key(s)" in text

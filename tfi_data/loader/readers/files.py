@@ -69,8 +69,10 @@ def _read_with_pyarrow(target: Any, opts: Mapping[str, Any]) -> pd.DataFrame | N
         df = _read_csv(target, opts, explain=False)
     except _CSV_ERRORS as exc:
         if "columns, got" in str(exc):  # a row with too few or too many fields, or not text at all
-            raise _text_problem(target, opts) or _ragged(target, opts) or ReadError(_tidy(exc)) from None
-        return None
+            problem = _text_problem(target, opts) or _ragged(target, opts)
+            if problem is not None:
+                raise problem from None
+        return None  # e.g. a quoted line break on the edge of pyarrow's parallel blocks
     last = df.iloc[-1, -1] if len(df) and len(df.columns) else None
     if isinstance(last, str) and ("\n" in last or "\r" in last):
         return None
