@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
+import pyarrow
 
 from tfi_data.validation.rules import RulesError, load_rules_file
 
@@ -261,6 +262,12 @@ class Validator:
             # whatever the frame's index, and nothing is copied (no coercion happens in place)
             view = frame.copy(deep=False)
             view.index = pd.RangeIndex(len(frame))
+            for i, column in enumerate(view.columns):
+                if isinstance(view.dtypes.iloc[i], pd.ArrowDtype) and pyarrow.types.is_nested(
+                    view.dtypes.iloc[i].pyarrow_dtype
+                ):
+                    # lists as tuples: still JSON values to the type check, and comparable by unique
+                    view.isetitem(i, view.iloc[:, i].astype(object).map(_frozen))
             cases = None
             try:
                 checked = schema.validate(view, lazy=True, inplace=True)
@@ -271,6 +278,15 @@ class Validator:
                 cases = exc.failure_cases
             outcomes.extend(_outcomes(name, schema, frame, cases))
         return Report(outcomes, rows), out
+
+
+def _frozen(value: Any) -> Any:
+    """A list or dict as nested tuples (hashable), other values as they are."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    return value
 
 
 def _declared(schema: pa.DataFrameSchema) -> list[tuple[tuple[Any, Any], str | None, str, str, str]]:
