@@ -262,7 +262,7 @@ class Validator:
             # whatever the frame's index, and nothing is copied (no coercion happens in place)
             view = frame.copy(deep=False)
             view.index = pd.RangeIndex(len(frame))
-            for i, column in enumerate(view.columns):
+            for i in range(view.shape[1]):
                 if isinstance(view.dtypes.iloc[i], pd.ArrowDtype) and pyarrow.types.is_nested(
                     view.dtypes.iloc[i].pyarrow_dtype
                 ):
