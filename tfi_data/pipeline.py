@@ -219,7 +219,8 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
-            while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+            # Dagster's wrappers, and a RetryPolicy's "Exceeded max_retries": the cause is the user's
+            while error.cause is not None and (error.cls_name or "").startswith(("Dagster", "RetryRequested")):
                 error = error.cause
             # "pkg.module.LoadError: text" -> "LoadError: text"
             message = re.sub(r"^(?:\w+\.)+(?=\w+: )", "", error.message.strip())

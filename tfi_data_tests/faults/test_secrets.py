@@ -56,8 +56,9 @@ def test_no_secret_in_outputs_cache_events_or_metadata(pg_url, tmp_path, figures
         for args in (["--verbose", "--keep-cache"], ["--json", "--dry-run"]):
             out = run_cli("run", str(tmp_path / "dl"), *args, env=env, cwd=tmp_path)
             outputs.append(out)
-            assert out.returncode == 1  # 'good' succeeds, 'bad' and 'wrong' fail
-            assert "pipeline 'bad' failed" in out.stderr and "pipeline 'wrong' failed" in out.stderr
+            assert out.returncode == 1  # 'good' succeeds, 'bad' fails (and 'wrong', when it writes)
+            assert "pipeline 'bad' failed: load_rows: LoadError: source 'rows'" in out.stderr
+            assert ("pipeline 'wrong' failed" in out.stderr) is ("--dry-run" not in args)
         bad_url = make_url(pg_url).set(password=DB_SECRET, database="no_such_db").render_as_string(hide_password=False)
         unreachable = run_cli("run", str(tmp_path / "dl"), "--pipeline", "good", "--database", bad_url, cwd=tmp_path)
         outputs.append(unreachable)
