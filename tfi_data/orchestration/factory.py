@@ -121,7 +121,8 @@ def build_pipeline(
     tables = tables.map_asset_specs(lambda spec: spec.replace_attributes(kinds=kinds))
     job = dg.define_asset_job(
         name=details.name,
-        selection=dg.AssetSelection.assets(tables),
+        # the checks are evaluated by the graph's check step: their own op has nothing to add here
+        selection=dg.AssetSelection.assets(tables).without_checks(),
         description=details.description,
         executor_def=dg.multiprocess_executor if details.executor == "multiprocess" else dg.in_process_executor,
         tags={"tfi_data/pipeline": details.name},
