@@ -196,12 +196,20 @@ def _instance() -> Iterator[dg.DagsterInstance]:
     """The instance of ``DAGSTER_HOME`` when set (runs show in the UI), else an ephemeral one.
     Either way the dataloaders' own loggers are captured into the run's events."""
     if settings.env("DAGSTER_HOME"):
-        with dg.DagsterInstance.get() as instance:
-            yield instance
-    else:
-        yield dg.DagsterInstance.ephemeral(
-            settings={"python_logs": {"managed_python_loggers": [DATALOADER_LOGGERS], "python_log_level": "INFO"}}
-        )
+        try:
+            instance = dg.DagsterInstance.get()
+        except dg.DagsterInvalidConfigError as exc:
+            # e.g. the deployment's instance without its DAGSTER_PG_* settings: say so, run anyway
+            missing = sorted(set(re.findall(r'environment variable "(\w+)" which is not set', str(exc))))
+            why = f"{', '.join(missing)} not set" if missing else "its configuration does not load"
+            print(f"tfi-data: this run is not recorded in $DAGSTER_HOME's instance: {why}", file=sys.stderr)
+        else:
+            with instance:
+                yield instance
+            return
+    yield dg.DagsterInstance.ephemeral(
+        settings={"python_logs": {"managed_python_loggers": [DATALOADER_LOGGERS], "python_log_level": "INFO"}}
+    )
 
 
 def _dry_run_config(job: dg.JobDefinition) -> dict[str, Any]:
