@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -13,6 +14,11 @@ from tfi_data.details import PipelineDetails
 # Dataloader modules are imported under this package name, so a dataloader's
 # ``logging.getLogger(__name__)`` is a child of it: Dagster captures it into the run's events.
 DATALOADER_LOGGERS = "tfi_dataloaders"
+
+
+# INFO and up from dataloaders reach the run's events (Python's default would drop INFO).
+if logging.getLogger(DATALOADER_LOGGERS).level == logging.NOTSET:
+    logging.getLogger(DATALOADER_LOGGERS).setLevel(logging.INFO)
 
 
 class DataloaderError(RuntimeError):

@@ -207,9 +207,7 @@ def _instance() -> Iterator[dg.DagsterInstance]:
             with instance:
                 yield instance
             return
-    yield dg.DagsterInstance.ephemeral(
-        settings={"python_logs": {"managed_python_loggers": [DATALOADER_LOGGERS], "python_log_level": "INFO"}}
-    )
+    yield dg.DagsterInstance.ephemeral(settings={"python_logs": {"managed_python_loggers": [DATALOADER_LOGGERS]}})
 
 
 def _dry_run_config(job: dg.JobDefinition) -> dict[str, Any]:
