@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
 
+from tfi_data.loader.readers.dtypes import has_struct
+
 FINGERPRINTS = "fingerprints"
 _JSON_COLUMNS = b"tfi_json_columns"  # Parquet metadata: columns of Python lists/dicts kept as JSON text
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -62,16 +64,9 @@ def _json_columns(df: pd.DataFrame) -> list[str]:
         except (pa.ArrowException, TypeError, ValueError):
             out.append(col)
             continue
-        if _holds_struct(arrow_type):
+        if has_struct(arrow_type):
             out.append(col)
     return out
-
-
-def _holds_struct(arrow_type: pa.DataType) -> bool:
-    if pa.types.is_struct(arrow_type) or pa.types.is_map(arrow_type) or pa.types.is_union(arrow_type):
-        return True
-    value_type = getattr(arrow_type, "value_type", None)
-    return value_type is not None and _holds_struct(value_type)
 
 
 def _dumps(series: pd.Series) -> pd.Series:

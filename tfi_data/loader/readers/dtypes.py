@@ -70,18 +70,19 @@ def to_standard(df: pd.DataFrame) -> pd.DataFrame:
             converted = arr.to_pandas(types_mapper=_arrow_to_standard)
             converted.index = df.index
             out.isetitem(i, converted)
-        elif pa.types.is_nested(arr.type) and not _has_struct(arr.type):
+        elif pa.types.is_nested(arr.type) and not has_struct(arr.type):
             # lists of numbers or text keep their element types as an Arrow list column; objects
             # stay Python dicts (an Arrow struct would give every object every key seen)
             out.isetitem(i, pd.Series(pd.arrays.ArrowExtensionArray(arr), index=df.index))
     return out
 
 
-def _has_struct(arrow_type: pa.DataType) -> bool:
+def has_struct(arrow_type: pa.DataType) -> bool:
+    """Whether an Arrow type is or holds a struct, map or union (objects, not plain lists)."""
     if pa.types.is_struct(arrow_type) or pa.types.is_map(arrow_type) or pa.types.is_union(arrow_type):
         return True
     value_type = getattr(arrow_type, "value_type", None)
-    return value_type is not None and _has_struct(value_type)
+    return value_type is not None and has_struct(value_type)
 
 
 def _is_null(value: Any) -> bool:
