@@ -118,7 +118,7 @@ class Pipeline(Task):
             except dg.DagsterInvariantViolationError:  # the export did not run
                 continue
             if payload is not None:
-                exports.append(ExportResult(**payload["export"]))
+                exports.append(ExportResult(**payload))
         if result.success and not keep_cache:
             cache.remove_run(self.cache_dir, result.run_id)
         skipped = self.details.skip_unchanged and result.success and not exports

@@ -564,7 +564,7 @@ def _export_op(
 ) -> dg.OpDefinition:
     key = table_asset_key(export)
     # the column types the frame's rules declare (None: the table's, else the data's)
-    types = column_types(plan.exports[export.frame_name]) if export.frame_name in plan.exports else None
+    types = (column_types(plan.exports[export.frame_name]) if export.frame_name in plan.exports else None) or None
 
     def export_fn(context, config: DryRun, frame, **inputs):
         verdict = inputs.get("verdict")
@@ -577,9 +577,7 @@ def _export_op(
             yield from _set_aside(context, details, export.frame_name, rejected, dry_run=config.dry_run)
         exporter = context.resources.database.exporter()
         write = exporter.plan if config.dry_run else exporter.export
-        result = write(frame, export, types=types or None)
-        columns = getattr(result, "columns", None) or {str(c): str(t) for c, t in frame.dtypes.items()}
-        yield dg.Output({"export": result.to_dict(), "columns": columns}, "result")
+        yield dg.Output(write(frame, export, types=types).to_dict(), "result")
 
     return dg.op(
         name=f"{details.name}__export_{export.key}",
@@ -603,11 +601,10 @@ def _publish_op(details: PipelineDetails, keys: Mapping[str, Export], outputs: M
     def publish(context, sources=None, **results):
         written: dict[str, dict] = {}
         for k, export in keys.items():
-            payload = results[f"export_{k}"]
-            if payload is None:
+            result = results[f"export_{k}"]
+            if result is None:
                 continue  # not selected in this run
-            result = payload["export"]
-            metadata = _result_metadata(export, result, payload["columns"])
+            metadata = _result_metadata(export, result)
             if result["dry_run"]:
                 # a plan is an observation of what would change, not a materialization
                 context.log_event(dg.AssetObservation(asset_key=table_asset_key(export), metadata=metadata))
@@ -637,7 +634,7 @@ def _publish_op(details: PipelineDetails, keys: Mapping[str, Export], outputs: M
     )
 
 
-def _result_metadata(export: Export, result: Mapping[str, Any], columns: Mapping[str, str]) -> dict[str, Any]:
+def _result_metadata(export: Export, result: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "dagster/row_count": result["rows_in_table"],
         "dagster/table_name": export.qualified_name,
@@ -648,7 +645,9 @@ def _result_metadata(export: Export, result: Mapping[str, Any], columns: Mapping
         "mode": export.mode,
         "dry_run": result["dry_run"],
         "duration_s": dg.MetadataValue.float(result["duration_s"]),
-        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(str(c), str(t)) for c, t in columns.items()]),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(str(c), str(t)) for c, t in result["columns"].items()]
+        ),
         "preview": dg.MetadataValue.md(preview_markdown(result["preview"])),
     }
 
